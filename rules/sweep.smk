@@ -1,0 +1,63 @@
+# Sweep stage: one target per (model, dataset, intervention, τ, ℓ, level), plus the base model.
+
+
+rule svd:
+    input:
+        model=model_dir,
+        code=package_sources("families.py", "laser.py", "models.py", "svd.py"),
+    output:
+        factors="resources/svd/{model}/{tau}/{layer}.pt",
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/svd/{model}/{tau}/{layer}.log",
+    conda:
+        "../envs/laserflow.yaml"
+    script:
+        "../scripts/svd.py"
+
+
+rule evaluate_base:
+    input:
+        model=model_dir,
+        dataset=dataset_file,
+        code=EVALUATION_SOURCES,
+    output:
+        summary="results/{model}/{dataset}/base.json",
+        records="results/{model}/{dataset}/base.items.jsonl.gz",
+    params:
+        evaluation=evaluation_params,
+    threads: config["evaluation"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=uses_gpu(),
+    log:
+        "logs/{model}/{dataset}/base.log",
+    conda:
+        "../envs/laserflow.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule evaluate_configuration:
+    input:
+        model=model_dir,
+        dataset=dataset_file,
+        svd=svd_files,
+        code=EVALUATION_SOURCES,
+    output:
+        summary="results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.json",
+        records="results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.items.jsonl.gz",
+    params:
+        evaluation=evaluation_params,
+    threads: config["evaluation"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=uses_gpu(),
+    log:
+        "logs/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.log",
+    conda:
+        "../envs/laserflow.yaml"
+    script:
+        "../scripts/evaluate.py"

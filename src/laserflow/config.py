@@ -1,0 +1,139 @@
+"""Configuration: schema validation, semantic checks and expansion of the sweep grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .families import family_by_name
+from .io import LaserflowError
+from .laser import Edit, Level, level_label
+from .tiny import TinySpec
+
+SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and validate a YAML config (with schema defaults filled in)."""
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise LaserflowError(f"{path}: malformed YAML{where}") from None
+    validate(config, source=str(path))
+    return config
+
+
+def validate(config: dict, source: str = "config") -> None:
+    """Schema validation (filling defaults) then the semantic checks; one-line errors."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as schema_validate
+
+    if not isinstance(config, dict):
+        raise LaserflowError(f"{source}: the config must be a mapping")
+    try:
+        schema_validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as err:
+        raise LaserflowError(f"{source}: {_schema_message(err)}") from None
+    check(config, source)
+
+
+def _schema_message(err: Exception) -> str:
+    """The useful line of a jsonschema failure: what is wrong and at which key."""
+    cause = err.args[0] if err.args else err
+    inner = getattr(cause, "__cause__", None) or cause
+    from jsonschema import ValidationError
+
+    for candidate in (inner, cause, getattr(err, "__cause__", None)):
+        if isinstance(candidate, ValidationError):
+            best = candidate
+            from jsonschema.exceptions import best_match
+
+            if candidate.context:
+                best = best_match(candidate.context)
+            where = ".".join(str(part) for part in best.absolute_path) or "(top level)"
+            return f"key '{where}': {best.message}"
+    text = str(cause).strip().splitlines()
+    return next((line for line in text if "Failed validating" not in line and line.strip()), "invalid config")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    family: str
+    layers: int
+
+
+def model_info(config: dict, name: str) -> ModelInfo:
+    spec = config["models"][name]
+    if "tiny" in spec:
+        tiny = tiny_spec(spec)
+        return ModelInfo(name, tiny.family, tiny.layers)
+    return ModelInfo(name, spec["family"], spec["layers"])
+
+
+def tiny_spec(spec: dict) -> TinySpec:
+    defaults = TinySpec(family=spec["tiny"]["family"])
+    return TinySpec(**{key: spec["tiny"].get(key, getattr(defaults, key)) for key in TinySpec.__dataclass_fields__})
+
+
+def levels(config: dict) -> list[Level]:
+    sweep = config["sweep"]
+    if "rates" in sweep:
+        return [Level(rate=float(rate)) for rate in sweep["rates"]]
+    return [Level(rho=float(rho)) for rho in sweep["rhos"]]
+
+
+def layers(config: dict, model: str) -> list[int]:
+    chosen = config["sweep"].get("layers", "all")
+    return list(range(model_info(config, model).layers)) if chosen == "all" else list(chosen)
+
+
+def edits(config: dict, model: str) -> list[Edit]:
+    """Every single-edit configuration of the sweep for one model, in the original's sweep order.
+
+    The original loops layers from the last down, then τ in the given order, then rates reversed
+    (9.95 first); the first configuration wins remaining selection ties.
+    """
+    out = []
+    for intervention in config["sweep"].get("interventions", ["laser"]):
+        for layer in sorted(layers(config, model), reverse=True):
+            for tau in config["sweep"]["taus"]:
+                if intervention == "zero":
+                    out.append(Edit(intervention, tau, layer, None))
+                    continue
+                for level in reversed(levels(config)):
+                    out.append(Edit(intervention, tau, layer, level))
+    return out
+
+
+def run_key(edit: Edit) -> dict:
+    """The wildcard values of one configuration's target."""
+    return {"intervention": edit.intervention, "tau": edit.tau, "layer": edit.layer, "level": level_label(edit.level)}
+
+
+def check(config: dict, source: str = "config") -> None:
+    """Semantic checks the schema cannot express: τ per family, layer range, levels."""
+    try:
+        levels(config)
+    except LaserflowError as err:
+        raise LaserflowError(f"{source}: sweep: {err}") from None
+    for name in config["models"]:
+        info = model_info(config, name)
+        family = family_by_name(info.family)
+        for tau in config["sweep"]["taus"]:
+            if tau not in family.taus:
+                raise LaserflowError(
+                    f"{source}: sweep.taus: '{tau}' is not a matrix type of model '{name}' "
+                    f"({info.family}); valid: {', '.join(family.taus)}"
+                )
+        for layer in layers(config, name):
+            if layer >= info.layers:
+                raise LaserflowError(
+                    f"{source}: sweep.layers: layer {layer} is beyond model '{name}' "
+                    f"(layers 0..{info.layers - 1})"
+                )

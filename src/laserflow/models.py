@@ -1,0 +1,118 @@
+"""Loading models the way the paper does (``from_pretrained``), hub snapshots, and weight reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from .families import Family, detect_family
+from .io import LaserflowError, atomic_dir
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Files a snapshot needs; the hub repos also hold duplicate formats (flax, tf, onnx) we skip.
+SNAPSHOT_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "tokenizer*"]
+SNAPSHOT_FALLBACK_PATTERNS = ["*.json", "*.bin", "*.model", "*.txt", "tokenizer*"]
+
+
+def read_model_config(model_dir: str | os.PathLike) -> dict:
+    path = Path(model_dir) / "config.json"
+    if not path.exists():
+        raise LaserflowError(f"{model_dir}: no config.json; is this a transformers model directory?")
+    return json.loads(path.read_text())
+
+
+def model_family(model_dir: str | os.PathLike) -> Family:
+    return detect_family(read_model_config(model_dir), source=str(model_dir))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise LaserflowError(f"evaluation.device is '{device}' but no CUDA device is available")
+    return torch.device(device)
+
+
+def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str = "cpu"):
+    """Model, tokenizer and family from a local directory, with no hub access."""
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+    family = model_family(model_dir)
+    model_class = AutoModelForMaskedLM if family.scoring == "masked" else AutoModelForCausalLM
+    if dtype not in DTYPES:
+        raise LaserflowError(f"dtype '{dtype}' is not one of {', '.join(DTYPES)}")
+    log.info("loading %s model from %s (%s on %s)", family.name, model_dir, dtype, device)
+    model = model_class.from_pretrained(model_dir, dtype=DTYPES[dtype], local_files_only=True)
+    model.to(resolve_device(device)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, family
+
+
+def _safetensors_files(model_dir: Path) -> dict[str, Path]:
+    """Parameter name -> safetensors file holding it (empty if the model has no safetensors)."""
+    index = model_dir / "model.safetensors.index.json"
+    if index.exists():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return {name: model_dir / file for name, file in weight_map.items()}
+    single = model_dir / "model.safetensors"
+    if not single.exists():
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(single, "pt") as handle:
+        return {name: single for name in handle.keys()}
+
+
+def read_parameters(model_dir: str | os.PathLike, names: list[str]) -> dict[str, torch.Tensor]:
+    """Read named weights straight from safetensors; load the whole model only as a fallback."""
+    model_dir = Path(model_dir)
+    files = _safetensors_files(model_dir)
+    if all(name in files for name in names):
+        from safetensors import safe_open
+
+        out = {}
+        for name in names:
+            with safe_open(files[name], "pt") as handle:
+                out[name] = handle.get_tensor(name)
+        return out
+    model, _, _ = load_model(model_dir, dtype="float32")
+    params = dict(model.named_parameters())
+    missing = [name for name in names if name not in params]
+    if missing:
+        raise LaserflowError(f"{model_dir}: the model has no parameter {missing[0]}")
+    return {name: params[name].detach().clone() for name in names}
+
+
+def snapshot(repo_id: str, revision: str, out_dir: str | os.PathLike) -> None:
+    """Download a hub model once into ``out_dir`` (atomically), so jobs never download concurrently."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    token = os.environ.get("HF_TOKEN")
+    with atomic_dir(out_dir) as tmp:
+        try:
+            snapshot_download(repo_id, revision=revision, local_dir=tmp, allow_patterns=SNAPSHOT_PATTERNS, token=token)
+            if not any(tmp.glob("*.safetensors")):
+                snapshot_download(
+                    repo_id, revision=revision, local_dir=tmp, allow_patterns=SNAPSHOT_FALLBACK_PATTERNS, token=token
+                )
+        except GatedRepoError:
+            raise LaserflowError(
+                f"model {repo_id} is gated: accept its licence on the hub and export HF_TOKEN, "
+                f"or set models.<name>.path to a local copy"
+            ) from None
+        except RepositoryNotFoundError:
+            raise LaserflowError(f"model {repo_id}@{revision} was not found on the hub (or needs HF_TOKEN)") from None
+        except (HfHubHTTPError, OSError) as err:
+            raise LaserflowError(
+                f"model {repo_id}@{revision}: the hub is unreachable ({type(err).__name__}); "
+                f"download it elsewhere and set models.<name>.path to the local directory"
+            ) from None

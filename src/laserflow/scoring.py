@@ -1,0 +1,237 @@
+"""Batched scoring of question/answer items, per model family, as in the original scripts.
+
+- next_token (GPT-J, Phi): the top-1 next token after the question equals the answer
+  (lower-cased, stripped); top-5/top-10 membership is recorded too.
+- generation (Llama): greedy generation (``do_sample=False``) of ``max_new_tokens``; correct if the
+  answer is contained in the decoded text. The original decodes prompt + continuation, so an
+  answer already present in the question counts ("full_text", the default for fidelity);
+  "continuation" tests the new tokens only.
+- masked (RoBERTa): ``question + "<mask>."`` (a space before the mask unless the question ends
+  with one); the top-1 token at the mask equals the answer.
+
+Every item also gets the gold answer's log-probability under the full vocabulary and its token
+count, so log-loss = −answer_logprob / answer_len.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from .families import Family
+from .io import LaserflowError
+
+log = logging.getLogger(__name__)
+
+GENERATION_MATCHES = ("full_text", "continuation")
+TOP_K = 10
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    batch_size: int = 32
+    max_new_tokens: int = 10
+    generation_match: str = "full_text"
+    show_progress: bool = True
+
+    def describe(self, family: Family) -> dict:
+        out = {"method": family.scoring, "batch_size": self.batch_size}
+        if family.scoring == "generation":
+            out |= {"max_new_tokens": self.max_new_tokens, "generation_match": self.generation_match,
+                    "do_sample": False}
+        return out
+
+
+def _norm(text: str) -> str:
+    return text.lower().strip()
+
+
+def answer_length(tokenizer, ids: list[int], answer: str) -> int:
+    """Token count of the answer at the end of ``ids``: the shortest suffix that decodes to it.
+
+    This is the original ``find_answer_len``; it works for byte-level and metaspace tokenizers.
+    """
+    target = answer.strip()
+    for length in range(1, len(ids) + 1):
+        if tokenizer.decode(ids[-length:]).strip() == target:
+            return length
+    raise LaserflowError(f"answer {answer!r} is not a token suffix of its question + answer")
+
+
+def _batches(order: list[int], batch_size: int):
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
+def _pad(sequences: list[list[int]], pad_id: int, left: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        span = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, span] = torch.tensor(seq, dtype=torch.long)
+        mask[row, span] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _run_batched(items: list[dict], lengths: list[int], batch_size: int, step, show_progress: bool, desc: str) -> list:
+    """Apply ``step(batch_items)`` over length-sorted batches; halve the batch on out-of-memory."""
+    order = sorted(range(len(items)), key=lambda i: -lengths[i])
+    results: list = [None] * len(items)
+    position = 0
+    bar = tqdm(total=len(items), desc=desc, disable=not show_progress, mininterval=2.0)
+    while position < len(order):
+        chunk = order[position:position + batch_size]
+        try:
+            outputs = step([items[i] for i in chunk])
+        except torch.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)
+            log.warning("out of memory; retrying with batch size %d", batch_size)
+            torch.cuda.empty_cache()
+            continue
+        for index, output in zip(chunk, outputs):
+            results[index] = output
+        position += len(chunk)
+        bar.update(len(chunk))
+    bar.close()
+    return results
+
+
+def _topk_fields(tokenizer, logprobs: torch.Tensor, answer: str) -> dict:
+    top = torch.topk(logprobs, k=min(TOP_K, logprobs.shape[-1]))
+    tokens = [tokenizer.decode([token]) for token in top.indices.tolist()]
+    hits = [_norm(token) == _norm(answer) for token in tokens]
+    return {"prediction": tokens[0], "correct": hits[0], "top5": any(hits[:5]), "top10": any(hits[:10])}
+
+
+def _teacher_forced(model, tokenizer, family_items: list[dict], device) -> list[dict]:
+    """One forward pass over question + answer: answer log-prob and the next-token top-k."""
+    sequences = [item["_ids"] for item in family_items]
+    ids, mask = _pad(sequences, tokenizer.pad_token_id, left=False, device=device)
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    out = []
+    for row, item in enumerate(family_items):
+        start = len(item["_ids"]) - item["_answer_len"]  # first answer token
+        positions = torch.arange(start - 1, len(item["_ids"]) - 1, device=device)
+        logprobs = torch.log_softmax(logits[row, positions].float(), dim=-1)
+        gold = ids[row, positions + 1]
+        answer_logprob = logprobs.gather(1, gold[:, None]).sum().item()
+        record = {"answer_logprob": answer_logprob, "answer_len": item["_answer_len"]}
+        out.append(record | _topk_fields(tokenizer, logprobs[0], item["answer"]))
+    return out
+
+
+def _prepare_causal(tokenizer, items: list[dict]) -> list[dict]:
+    prepared = []
+    for item in items:
+        ids = tokenizer(item["question"] + item["answer"]).input_ids
+        prepared.append(item | {"_ids": ids, "_answer_len": answer_length(tokenizer, ids, item["answer"])})
+    return prepared
+
+
+def _generate(model, tokenizer, batch: list[dict], options: ScoringOptions, device) -> list[dict]:
+    from transformers import GenerationConfig
+
+    prompts = [tokenizer(item["question"]).input_ids for item in batch]
+    ids, mask = _pad(prompts, tokenizer.pad_token_id, left=True, device=device)
+    config = GenerationConfig(
+        do_sample=False, max_new_tokens=options.max_new_tokens, min_new_tokens=1,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id)
+    generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+    out = []
+    for row, item in enumerate(batch):
+        new_tokens = generated[row, ids.shape[1]:].tolist()
+        continuation = tokenizer.decode(new_tokens, skip_special_tokens=True)
+        full_text = tokenizer.decode(prompts[row] + new_tokens, skip_special_tokens=True)
+        text = full_text if options.generation_match == "full_text" else continuation
+        out.append({"correct": _norm(item["answer"]) in _norm(text), "prediction": continuation})
+    return out
+
+
+def _masked_prompt(question: str) -> str:
+    return f"{question}<mask>." if question.endswith(" ") else f"{question} <mask>."
+
+
+def _masked(model, tokenizer, batch: list[dict], device) -> list[dict]:
+    ids, mask = _pad([item["_ids"] for item in batch], tokenizer.pad_token_id, left=False, device=device)
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    out = []
+    for row, item in enumerate(batch):
+        logprobs = torch.log_softmax(logits[row, item["_mask_at"]].float(), dim=-1)
+        record = {"answer_logprob": logprobs[item["_gold"]].item(), "answer_len": 1}
+        out.append(record | _topk_fields(tokenizer, logprobs, item["answer"]))
+    return out
+
+
+def _prepare_masked(tokenizer, items: list[dict]) -> list[dict]:
+    prepared = []
+    for item in items:
+        ids = tokenizer(_masked_prompt(item["question"])).input_ids
+        gold = tokenizer(item["answer"], add_special_tokens=False).input_ids
+        if len(gold) != 1:
+            raise LaserflowError(
+                f"item {item['index']}: answer {item['answer']!r} is {len(gold)} tokens; "
+                "the masked-LM protocol needs one"
+            )
+        prepared.append(item | {"_ids": ids, "_gold": gold[0], "_mask_at": ids.index(tokenizer.mask_token_id)})
+    return prepared
+
+
+def score_items(model, tokenizer, family: Family, items: list[dict], options: ScoringOptions) -> list[dict]:
+    """Per-item records (index, correct, answer_logprob, answer_len, prediction, …) in item order."""
+    if options.generation_match not in GENERATION_MATCHES:
+        raise LaserflowError(
+            f"generation_match '{options.generation_match}' is not one of {', '.join(GENERATION_MATCHES)}"
+        )
+    device = next(model.parameters()).device
+    progress = options.show_progress
+    with torch.inference_mode():
+        if family.scoring == "masked":
+            prepared = _prepare_masked(tokenizer, items)
+            lengths = [len(item["_ids"]) for item in prepared]
+            scored = _run_batched(prepared, lengths, options.batch_size,
+                                  lambda batch: _masked(model, tokenizer, batch, device), progress, "masked LM")
+        else:
+            prepared = _prepare_causal(tokenizer, items)
+            lengths = [len(item["_ids"]) for item in prepared]
+            scored = _run_batched(prepared, lengths, options.batch_size,
+                                  lambda batch: _teacher_forced(model, tokenizer, batch, device), progress, "scoring")
+            if family.scoring == "generation":
+                generated = _run_batched(prepared, lengths, options.batch_size,
+                                         lambda batch: _generate(model, tokenizer, batch, options, device),
+                                         progress, "generation")
+                scored = [
+                    {key: value for key, value in record.items() if key not in ("top5", "top10")} | gen
+                    for record, gen in zip(scored, generated)
+                ]
+    return [{"index": item["index"]} | record for item, record in zip(items, scored)]
+
+
+def split_metrics(records: list[dict], n_val: int) -> dict:
+    """Accuracy (%) and log-loss on validation (first ``n_val``), test (the rest) and all items."""
+
+    def metrics(part: list[dict]) -> dict:
+        if not part:
+            return {"n": 0, "acc": None, "logloss": None}
+        out = {
+            "n": len(part),
+            "acc": 100.0 * sum(r["correct"] for r in part) / len(part),
+            "logloss": sum(-r["answer_logprob"] / max(1, r["answer_len"]) for r in part) / len(part),
+        }
+        for key in ("top5", "top10"):
+            if key in part[0]:
+                out[f"{key}_acc"] = 100.0 * sum(r[key] for r in part) / len(part)
+        return out
+
+    return {"val": metrics(records[:n_val]), "test": metrics(records[n_val:]), "all": metrics(records)}
+
+
+def validation_size(n_items: int, fraction: float = 0.2) -> int:
+    """The original's boundary: the first int(0.2·N) items validate, the rest test."""
+    return int(fraction * n_items)

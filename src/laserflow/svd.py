@@ -1,0 +1,48 @@
+"""The SVD cache: exact factors of each (model, τ, ℓ) matrix, computed once, reused for every ρ."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import torch
+
+from .families import num_layers
+from .io import LaserflowError, atomic_path
+from .laser import svd_factors
+from .models import model_family, read_model_config, read_parameters
+
+log = logging.getLogger(__name__)
+
+
+def compute_svd(model_dir: str | os.PathLike, tau: str, layer: int, out_path: str | os.PathLike) -> None:
+    """Exact float32 SVD factors of the matrices (τ, ℓ) selects, saved for every ρ to reuse."""
+    family = model_family(model_dir)
+    layers = num_layers(read_model_config(model_dir))
+    if not 0 <= layer < layers:
+        raise LaserflowError(f"layer {layer} is outside the model's layers 0..{layers - 1}")
+    names = family.parameter_names(tau, layer)
+    weights = read_parameters(model_dir, names)
+    factors = {}
+    for name, weight in weights.items():
+        started = time.perf_counter()
+        factors[name] = svd_factors(weight)
+        log.info("SVD of %s %s in %.2f s", name, tuple(weight.shape), time.perf_counter() - started)
+    with atomic_path(out_path) as tmp:
+        torch.save({"tau": tau, "layer": layer, "factors": factors}, tmp)
+
+
+def load_svd_cache(paths: list[str | os.PathLike]) -> dict[str, dict[str, torch.Tensor]]:
+    cache = {}
+    for path in paths:
+        cache |= torch.load(path, weights_only=True)["factors"]
+    return cache
+
+
+def load_svd_cache(paths: list[str | os.PathLike]) -> dict[str, dict[str, torch.Tensor]]:
+    """Parameter name -> exact SVD factors, merged from cache files."""
+    cache = {}
+    for path in paths:
+        cache |= torch.load(path, weights_only=True)["factors"]
+    return cache

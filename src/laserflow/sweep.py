@@ -1,0 +1,127 @@
+"""One sweep job: edit a model with a configuration, score a dataset, write items and a summary."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .io import LaserflowError, read_jsonl, write_json, write_jsonl
+from .laser import Edit, apply_edits, parse_level
+from .models import load_model
+from .svd import load_svd_cache
+from .scoring import ScoringOptions, score_items, split_metrics, validation_size
+
+log = logging.getLogger(__name__)
+
+
+def software_versions() -> dict:
+    import snakemake
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "snakemake": snakemake.__version__,
+        "laserflow": __version__,
+    }
+
+
+def run_configuration(
+    *,
+    model_name: str,
+    model_dir: str | os.PathLike,
+    dataset_name: str,
+    dataset_path: str | os.PathLike,
+    edits: list[Edit],
+    summary_path: str | os.PathLike,
+    items_path: str | os.PathLike,
+    svd_paths: list[str | os.PathLike] = (),
+    svd_mode: str = "exact",
+    seed: int = 0,
+    dtype: str = "float32",
+    device: str = "cpu",
+    scoring: ScoringOptions = ScoringOptions(),
+    val_fraction: float = 0.2,
+) -> dict:
+    """Evaluate the base model (no edits) or one configuration; write per-item records and a summary."""
+    started = time.perf_counter()
+    items = read_jsonl(dataset_path)
+    if not items:
+        raise LaserflowError(f"{dataset_path}: the dataset has no items")
+    model, tokenizer, family = load_model(model_dir, dtype=dtype, device=device)
+    load_seconds = time.perf_counter() - started
+    apply_edits(model, family, edits, load_svd_cache(svd_paths) if svd_mode == "exact" else None, svd_mode, seed)
+    edited = time.perf_counter()
+    log.info("%s on %s: %s; scoring %d items", model_name, dataset_name,
+             [edit.describe() for edit in edits] or "base model", len(items))
+    records = score_items(model, tokenizer, family, items, scoring)
+    n_val = validation_size(len(records), val_fraction)
+    metrics = split_metrics(records, n_val)
+    log.info("val acc %.2f (loss %.3f), test acc %.2f (loss %.3f)", metrics["val"]["acc"],
+             metrics["val"]["logloss"], metrics["test"]["acc"], metrics["test"]["logloss"])
+    summary = {
+        "model": model_name,
+        "dataset": dataset_name,
+        "family": family.name,
+        "edits": [edit.describe() for edit in edits],
+        "svd": {"mode": svd_mode, "seed": seed} if edits else None,
+        "scoring": scoring.describe(family),
+        "n_items": len(records),
+        "n_val": n_val,
+        "metrics": metrics,
+        "items_file": Path(items_path).name,
+        "runtime": {
+            "device": str(next(model.parameters()).device),
+            "dtype": dtype,
+            "threads": torch.get_num_threads(),
+            "versions": software_versions(),
+            "seconds": {
+                "load": round(load_seconds, 3),
+                "edit": round(edited - started - load_seconds, 3),
+                "score": round(time.perf_counter() - edited, 3),
+            },
+        },
+    }
+    write_jsonl(items_path, records)
+    write_json(summary_path, summary)
+    return summary
+
+
+def edits_from_wildcards(wildcards) -> list[Edit]:
+    """The configuration a sweep target names; the base target has no intervention wildcard."""
+    intervention = getattr(wildcards, "intervention", None)
+    if intervention is None:
+        return []
+    return [Edit(intervention, wildcards.tau, int(wildcards.layer), parse_level(wildcards.level))]
+
+
+def run_from_job(inputs, outputs, wildcards, params: dict) -> dict:
+    """Adapter from a Snakemake job (input, output, wildcards, params) to run_configuration."""
+    svd = params.get("svd") or {"mode": "exact", "seed": 0}
+    return run_configuration(
+        model_name=params["model"],
+        model_dir=inputs.model,
+        dataset_name=params["dataset"],
+        dataset_path=inputs.dataset,
+        edits=edits_from_wildcards(wildcards),
+        summary_path=outputs.summary,
+        items_path=outputs.records,
+        svd_paths=list(getattr(inputs, "svd", [])),
+        svd_mode=svd["mode"],
+        seed=svd["seed"],
+        dtype=params["dtype"],
+        device=params["device"],
+        scoring=ScoringOptions(
+            batch_size=params["batch_size"],
+            max_new_tokens=params["max_new_tokens"],
+            generation_match=params["generation_match"],
+        ),
+        val_fraction=params["val_fraction"],
+    )

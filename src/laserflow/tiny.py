@@ -1,0 +1,119 @@
+"""Tiny models of the real architectures, with random weights and a locally trained tokenizer.
+
+They stand in for the paper's models offline: the same transformers classes, parameter names
+and tokenizer conventions (GPT-2 byte-level BPE for GPT-J and Phi, SentencePiece-style
+metaspace with BOS for Llama, RoBERTa's ``<s> … </s>`` with a ``<mask>`` token), small enough
+to run a sweep on a laptop CPU. The tokenizer is trained on the demo datasets' text so that
+every answer the protocol needs as one token is one token.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from .io import LaserflowError, atomic_dir
+
+STYLES = {"gptj": "byte_level", "phi": "byte_level", "llama": "metaspace", "roberta": "roberta"}
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    family: str
+    layers: int = 4
+    hidden: int = 256
+    heads: int = 8
+    intermediate: int = 1024
+    seed: int = 0
+
+
+def _train_tokenizer(style: str, texts: list[str]):
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    byte_alphabet = pre_tokenizers.ByteLevel.alphabet()
+    # A vocabulary cap far above what the corpus needs: BPE merges until every word is one token.
+    vocab_size = 200_000
+    if style == "byte_level":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        special = ["<|endoftext|>"]
+        tok.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=special, initial_alphabet=byte_alphabet, show_progress=False))
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok, bos_token=special[0], eos_token=special[0], unk_token=special[0])
+    if style == "metaspace":
+        tok = Tokenizer(models.BPE(unk_token="<unk>"))
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+        special = ["<unk>", "<s>", "</s>"]
+        tok.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=special, show_progress=False))
+        tok.post_processor = processors.TemplateProcessing(
+            single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    if style == "roberta":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        special = ["<s>", "<pad>", "</s>", "<unk>"]
+        tok.train_from_iterator(texts, trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=special, initial_alphabet=byte_alphabet, show_progress=False))
+        tok.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True)])
+        tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+            mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    raise LaserflowError(f"unknown tokenizer style '{style}'")
+
+
+def _model_config(spec: TinySpec, tokenizer):
+    from transformers import GPTJConfig, LlamaConfig, PhiConfig, RobertaConfig
+
+    vocab = len(tokenizer)
+    common_ids = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
+    if spec.family == "gptj":
+        return GPTJConfig(vocab_size=vocab, n_positions=512, n_embd=spec.hidden, n_layer=spec.layers,
+                          n_head=spec.heads, rotary_dim=spec.hidden // spec.heads // 2, n_inner=spec.intermediate,
+                          tie_word_embeddings=False, **common_ids)
+    if spec.family == "llama":
+        return LlamaConfig(vocab_size=vocab, hidden_size=spec.hidden, intermediate_size=spec.intermediate,
+                           num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
+                           num_key_value_heads=spec.heads, max_position_embeddings=512,
+                           tie_word_embeddings=False, **common_ids)
+    if spec.family == "phi":
+        return PhiConfig(vocab_size=vocab, hidden_size=spec.hidden, intermediate_size=spec.intermediate,
+                         num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
+                         max_position_embeddings=512, partial_rotary_factor=0.5, **common_ids)
+    if spec.family == "roberta":
+        return RobertaConfig(vocab_size=vocab, hidden_size=spec.hidden, intermediate_size=spec.intermediate,
+                             num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
+                             max_position_embeddings=514, pad_token_id=tokenizer.pad_token_id, **common_ids)
+    raise LaserflowError(f"no tiny model for family '{spec.family}'; valid: {', '.join(STYLES)}")
+
+
+def build_tiny_model(spec: TinySpec, texts: list[str], out_dir: str | os.PathLike) -> None:
+    """Train the tokenizer on ``texts``, build a random model (seeded) and save both atomically."""
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+
+    if spec.family not in STYLES:
+        raise LaserflowError(f"no tiny model for family '{spec.family}'; valid: {', '.join(STYLES)}")
+    tokenizer = _train_tokenizer(STYLES[spec.family], texts)
+    config = _model_config(spec, tokenizer)
+    torch.manual_seed(spec.seed)
+    model_class = AutoModelForMaskedLM if spec.family == "roberta" else AutoModelForCausalLM
+    model = model_class.from_config(config, dtype=torch.float32)
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+
+def corpus_texts(dataset_files: list[str]) -> list[str]:
+    """Question + answer of every item: the text the tiny tokenizers are trained on."""
+    from .io import read_jsonl
+
+    return [item["question"] + item["answer"] for path in dataset_files for item in read_jsonl(path)]
