@@ -7,7 +7,6 @@ from pathlib import Path
 
 from laserflow import config as lf_config
 from laserflow.io import LaserflowError
-from laserflow.laser import level_label
 
 try:
     lf_config.validate(config, source="config")

@@ -7,7 +7,7 @@ rule svd:
         code=package_sources("families.py", "laser.py", "models.py", "svd.py"),
     output:
         factors="resources/svd/{model}/{tau}/{layer}.pt",
-    threads: workflow.cores
+    threads: config["evaluation"]["threads"]
     resources:
         mem_mb=4000,
     log:

@@ -10,7 +10,7 @@ import yaml
 
 from .families import family_by_name
 from .io import LaserflowError
-from .laser import Edit, Level, level_label
+from .edits import Edit, Level, level_label
 from .tiny import TinySpec
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))

@@ -12,7 +12,8 @@ import torch
 
 from . import __version__
 from .io import LaserflowError, read_jsonl, write_json, write_jsonl
-from .laser import Edit, apply_edits, parse_level
+from .edits import Edit, parse_level
+from .laser import apply_edits
 from .models import load_model
 from .svd import load_svd_cache
 from .scoring import ScoringOptions, score_items, split_metrics, validation_size

@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import torch
-
 from .io import LaserflowError, atomic_dir
 
 STYLES = {"gptj": "byte_level", "phi": "byte_level", "llama": "metaspace", "roberta": "roberta"}
@@ -98,6 +96,7 @@ def _model_config(spec: TinySpec, tokenizer):
 
 def build_tiny_model(spec: TinySpec, texts: list[str], out_dir: str | os.PathLike) -> None:
     """Train the tokenizer on ``texts``, build a random model (seeded) and save both atomically."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
 
     if spec.family not in STYLES:
