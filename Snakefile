@@ -2,7 +2,10 @@
 # data -> models -> sweep -> select -> report; all logic lives in src/laserflow.
 
 
-configfile: "config.yaml"
+# config.yaml is the default (the offline demo); a --configfile replaces it instead of merging.
+if not config:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"
@@ -14,7 +17,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         table=TABLE1_FILES,
         figures=all_sweep_figures(),
-    default_target: True

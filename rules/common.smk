@@ -1,5 +1,4 @@
 # Config validation and the helper functions that expand the sweep grid into file names.
-import os
 import re
 import shutil
 import sys
@@ -15,10 +14,6 @@ except LaserflowError as err:
 
 REPO = Path(workflow.basedir)
 PACKAGE = REPO / "src" / "laserflow"
-# Jobs import laserflow from this checkout, in any deployment mode (conda, cluster nodes).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [str(PACKAGE.parent), os.environ.get("PYTHONPATH")])
-)
 TABLE1_FILES = ["results/tables/table1.csv", "results/tables/table1.md"]
 
 
@@ -33,7 +28,9 @@ wildcard_constraints:
 
 def package_sources(*modules):
     """Package modules a rule runs, as inputs, so editing them reruns what they affect."""
-    return [str(PACKAGE / module) for module in ("__init__.py", "io.py", "cli.py", *modules)]
+    return [
+        str(PACKAGE / module) for module in ("__init__.py", "io.py", "cli.py", *modules)
+    ]
 
 
 def model_spec(model):
@@ -51,11 +48,17 @@ def model_dtype(wildcards):
 
 
 def batch_size(wildcards):
-    return model_spec(wildcards.model).get("batch_size", config["evaluation"]["batch_size"])
+    return model_spec(wildcards.model).get(
+        "batch_size", config["evaluation"]["batch_size"]
+    )
 
 
 def uses_gpu():
-    return 0 if config["evaluation"]["device"] == "cpu" else int(bool(shutil.which("nvidia-smi")))
+    return (
+        0
+        if config["evaluation"]["device"] == "cpu"
+        else int(bool(shutil.which("nvidia-smi")))
+    )
 
 
 def dataset_file(wildcards):
@@ -115,7 +118,11 @@ def dataset_spec(wildcards):
 def raw_dataset(wildcards):
     """The raw source file: a configured local file, or the download of its URL."""
     spec = dataset_spec(wildcards)
-    return spec["local"] if "local" in spec else f"resources/downloads/{wildcards.dataset}.raw"
+    return (
+        spec["local"]
+        if "local" in spec
+        else f"resources/downloads/{wildcards.dataset}.raw"
+    )
 
 
 def tiny_model_corpus(wildcards):
@@ -156,5 +163,9 @@ def evaluation_params(wildcards):
         "max_new_tokens": config["evaluation"]["max_new_tokens"],
         "generation_match": config["evaluation"]["generation_match"],
         "val_fraction": config["selection"]["val_fraction"],
-        "svd": config["svd"] if getattr(wildcards, "intervention", None) == "laser" else None,
+        "svd": (
+            config["svd"]
+            if getattr(wildcards, "intervention", None) == "laser"
+            else None
+        ),
     }

@@ -4,12 +4,12 @@
 rule download_dataset:
     output:
         raw="resources/downloads/{dataset}.raw",
-    params:
-        spec=dataset_spec,
     log:
         "logs/data/download_{dataset}.log",
     conda:
         "../envs/laserflow.yaml"
+    params:
+        spec=dataset_spec,
     script:
         "../scripts/download.py"
 
@@ -20,13 +20,13 @@ rule prepare_counterfact:
         code=package_sources("data/__init__.py", "data/counterfact.py"),
     output:
         dataset="resources/data/{dataset}.jsonl",
-    params:
-        spec=dataset_spec,
-    wildcard_constraints:
-        dataset="counterfact",
     log:
         "logs/data/prepare_{dataset}.log",
+    wildcard_constraints:
+        dataset="counterfact",
     conda:
         "../envs/laserflow.yaml"
+    params:
+        spec=dataset_spec,
     script:
         "../scripts/prepare_counterfact.py"

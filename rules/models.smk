@@ -7,17 +7,17 @@ rule build_tiny_model:
         code=package_sources("tiny.py"),
     output:
         model=directory("resources/models/{model}"),
-    params:
-        spec=model_spec_of,
+    log:
+        "logs/models/build_{model}.log",
     wildcard_constraints:
         model=name_pattern(tiny_models()),
+    conda:
+        "../envs/laserflow.yaml"
     threads: 1
     resources:
         mem_mb=2000,
-    log:
-        "logs/models/build_{model}.log",
-    conda:
-        "../envs/laserflow.yaml"
+    params:
+        spec=model_spec_of,
     script:
         "../scripts/build_tiny_model.py"
 
@@ -27,15 +27,15 @@ rule snapshot_model:
         code=package_sources("models.py"),
     output:
         model=directory("resources/models/{model}"),
-    params:
-        spec=model_spec_of,
-    wildcard_constraints:
-        model=name_pattern(hub_models()),
-    resources:
-        downloads=1,
     log:
         "logs/models/snapshot_{model}.log",
+    wildcard_constraints:
+        model=name_pattern(hub_models()),
     conda:
         "../envs/laserflow.yaml"
+    resources:
+        downloads=1,
+    params:
+        spec=model_spec_of,
     script:
         "../scripts/snapshot_model.py"

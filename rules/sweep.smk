@@ -7,13 +7,13 @@ rule svd:
         code=package_sources("families.py", "laser.py", "models.py", "svd.py"),
     output:
         factors="resources/svd/{model}/{tau}/{layer}.pt",
-    threads: config["evaluation"]["threads"]
-    resources:
-        mem_mb=4000,
     log:
         "logs/svd/{model}/{tau}/{layer}.log",
     conda:
         "../envs/laserflow.yaml"
+    threads: config["evaluation"]["threads"]
+    resources:
+        mem_mb=4000,
     script:
         "../scripts/svd.py"
 
@@ -26,16 +26,16 @@ rule evaluate_base:
     output:
         summary="results/{model}/{dataset}/base.json",
         records="results/{model}/{dataset}/base.items.jsonl.gz",
-    params:
-        evaluation=evaluation_params,
-    threads: config["evaluation"]["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=uses_gpu(),
     log:
         "logs/{model}/{dataset}/base.log",
     conda:
         "../envs/laserflow.yaml"
+    threads: config["evaluation"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=uses_gpu(),
+    params:
+        evaluation=evaluation_params,
     script:
         "../scripts/evaluate.py"
 
@@ -49,15 +49,15 @@ rule evaluate_configuration:
     output:
         summary="results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.json",
         records="results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.items.jsonl.gz",
-    params:
-        evaluation=evaluation_params,
-    threads: config["evaluation"]["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=uses_gpu(),
     log:
         "logs/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.log",
     conda:
         "../envs/laserflow.yaml"
+    threads: config["evaluation"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=uses_gpu(),
+    params:
+        evaluation=evaluation_params,
     script:
         "../scripts/evaluate.py"

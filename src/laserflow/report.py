@@ -92,6 +92,7 @@ def plot_sweep(base: dict, runs: list[dict], png_path: str | os.PathLike, pdf_pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     frame = sweep_frame(base, runs)
     if style:
@@ -106,6 +107,7 @@ def plot_sweep(base: dict, runs: list[dict], png_path: str | os.PathLike, pdf_pa
                      hue_order=rhos, palette=palette, marker="o", ax=ax, legend=ax is axes[0][-1])
         ax.axhline(base_loss, color="black", linestyle="--", linewidth=1, label="base")
         ax.set_title(tau)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("layer")
         ax.set_ylabel("test log-loss")
     handles, labels = axes[0][-1].get_legend_handles_labels()

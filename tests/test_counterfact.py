@@ -1,0 +1,92 @@
+"""CounterFact processing from ROME's raw schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from laserflow.data.counterfact import counterfact_items, prepare_counterfact
+from laserflow.io import LaserflowError, read_jsonl
+
+
+def record(case_id, prompt, subject, true, paraphrases):
+    return {
+        "case_id": case_id,
+        "pararel_idx": 100 + case_id,
+        "requested_rewrite": {
+            "prompt": prompt,
+            "relation_id": "P103",
+            "target_new": {"str": "English", "id": "Q1860"},
+            "target_true": {"str": true, "id": "Q150"},
+            "subject": subject,
+        },
+        "paraphrase_prompts": paraphrases,
+        "neighborhood_prompts": ["The mother tongue of Léon Blum is"],
+        "attribute_prompts": ["J. R. R. Tolkien is a native speaker of"],
+        "generation_prompts": ["Danielle Darrieux's mother tongue is"],
+    }
+
+
+RAW = [
+    record(0, "The mother tongue of {} is", "Danielle Darrieux", "French",
+           ["Shayna does this. Danielle Darrieux, a native", "It was never released. Danielle Darrieux spoke the language"]),
+    record(1, "{} is a professional", "Thierry Henry", "soccer",
+           ["He left early. Thierry Henry plays ", "Thierry Henry's position is"]),
+]
+
+
+def test_items_are_record_major_with_a_leading_space_answer():
+    items = counterfact_items(RAW, "raw.json")
+    assert [(item["question"], item["answer"]) for item in items] == [
+        ("The mother tongue of Danielle Darrieux is", " French"),
+        ("Shayna does this. Danielle Darrieux, a native", " French"),
+        ("It was never released. Danielle Darrieux spoke the language", " French"),
+        ("Thierry Henry is a professional", " soccer"),
+        ("He left early. Thierry Henry plays ", " soccer"),  # not stripped, as in the original
+        ("Thierry Henry's position is", " soccer"),
+    ]
+    assert [item["index"] for item in items] == list(range(6))
+    assert [item["record"] for item in items] == [0, 0, 0, 1, 1, 1]
+
+
+def test_prepare_writes_json_lines_and_checks_the_expected_size(tmp_path):
+    raw = tmp_path / "counterfact.json"
+    raw.write_text(json.dumps(RAW))
+    out = tmp_path / "counterfact.jsonl"
+    assert prepare_counterfact(str(raw), str(out), expected_items=6) == 6
+    assert [row["question"] for row in read_jsonl(out)][3] == "Thierry Henry is a professional"
+    other = tmp_path / "other.jsonl"
+    with pytest.raises(LaserflowError) as err:
+        prepare_counterfact(str(raw), str(other), expected_items=65757)
+    assert str(err.value) == (
+        "dataset counterfact: expected 65757 items, found 6 (set size_mismatch: warn to continue anyway)"
+    )
+    assert not other.exists()
+    assert prepare_counterfact(str(raw), str(other), expected_items=65757, size_mismatch="warn") == 6
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r["requested_rewrite"].pop("subject"), "record 1: missing field 'requested_rewrite.subject'"),
+        (lambda r: r["requested_rewrite"]["target_true"].pop("str"),
+         "record 1: missing field 'requested_rewrite.target_true.str'"),
+        (lambda r: r["paraphrase_prompts"].pop(), "record 1: field 'paraphrase_prompts' must hold exactly 2 prompts"),
+    ],
+)
+def test_malformed_record_names_file_record_and_field(tmp_path, mutate, message):
+    raw_records = json.loads(json.dumps(RAW))
+    mutate(raw_records[1])
+    raw = tmp_path / "bad.json"
+    raw.write_text(json.dumps(raw_records))
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(LaserflowError) as err:
+        prepare_counterfact(str(raw), str(out))
+    assert str(err.value) == f"{raw}: {message}"
+    assert not out.exists() and list(tmp_path.iterdir()) == [raw]
+
+
+def test_the_demo_file_gives_three_items_per_record(demo_items):
+    assert len(demo_items) == 360
+    assert all(item["answer"].startswith(" ") for item in demo_items)
