@@ -8,7 +8,7 @@ from laserflow import config as lf_config
 from laserflow.io import LaserflowError
 
 try:
-    lf_config.validate(config, source="config")
+    lf_config.validate(config, source=", ".join(map(str, workflow.configfiles)) or "config")
 except LaserflowError as err:
     sys.exit(f"laserflow: error: {err}")
 

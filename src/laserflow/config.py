@@ -29,36 +29,33 @@ def load_config(path: str | Path) -> dict:
 
 
 def validate(config: dict, source: str = "config") -> None:
-    """Schema validation (filling defaults) then the semantic checks; one-line errors."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate as schema_validate
+    """Schema validation (then filling defaults) and the semantic checks; one-line errors."""
+    from snakemake.utils import validate as fill_defaults
 
     if not isinstance(config, dict):
         raise LaserflowError(f"{source}: the config must be a mapping")
-    try:
-        schema_validate(config, str(SCHEMA), set_default=True)
-    except WorkflowError as err:
-        raise LaserflowError(f"{source}: {_schema_message(err)}") from None
+    schema_error = first_schema_error(config)
+    if schema_error:
+        raise LaserflowError(f"{source}: {schema_error}")
+    fill_defaults(config, str(SCHEMA), set_default=True)
     check(config, source)
 
 
-def _schema_message(err: Exception) -> str:
-    """The useful line of a jsonschema failure: what is wrong and at which key."""
-    cause = err.args[0] if err.args else err
-    inner = getattr(cause, "__cause__", None) or cause
-    from jsonschema import ValidationError
+def first_schema_error(config: dict) -> str | None:
+    """The most relevant schema violation as 'key <path>: <problem>', or None."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
 
-    for candidate in (inner, cause, getattr(err, "__cause__", None)):
-        if isinstance(candidate, ValidationError):
-            best = candidate
-            from jsonschema.exceptions import best_match
-
-            if candidate.context:
-                best = best_match(candidate.context)
-            where = ".".join(str(part) for part in best.absolute_path) or "(top level)"
-            return f"key '{where}': {best.message}"
-    text = str(cause).strip().splitlines()
-    return next((line for line in text if "Failed validating" not in line and line.strip()), "invalid config")
+    schema = yaml.safe_load(SCHEMA.read_text())
+    error = best_match(Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    message = error.message
+    if error.validator == "oneOf" and "description" in error.schema:
+        # The schema's description says which combination of keys is allowed.
+        message = " ".join(error.schema["description"].split())
+    return f"key '{where}': {message}"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,105 @@
+"""End to end: Snakemake on a small config produces the table and figures, then reruns minimally."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from laserflow.io import read_json
+from laserflow.select import select_best
+
+from conftest import DEMO_COUNTERFACT, REPO
+
+MODELS = {
+    name: {"tiny": {"family": family, "layers": 2, "hidden": 64, "heads": 4, "intermediate": 128, "seed": 1}}
+    for name, family in (("gptj", "gptj"), ("llama", "llama"), ("roberta", "roberta"))
+}
+
+
+def write_config(workdir, rates):
+    config = {
+        "models": MODELS,
+        "datasets": {"counterfact": {"local": str(workdir / "counterfact.json")}},
+        "sweep": {"taus": ["fc_in", "fc_out"], "layers": [1], "rates": rates},
+        "evaluation": {"device": "cpu", "batch_size": 16, "threads": 1},
+    }
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def snakemake(workdir, *args):
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "config.yaml",
+         "--cores", "2", *args],
+        cwd=workdir, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def job_counts(output):
+    """The dry run's 'Job stats' table as {rule: count}."""
+    lines = output.split("Job stats:", 1)[1].splitlines()
+    counts = {}
+    for line in lines[3:]:
+        rule, count = line.split()
+        if rule == "total":
+            return counts
+        counts[rule] = int(count)
+    raise AssertionError("no total line in the job stats")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    records = json.loads(DEMO_COUNTERFACT.read_text())[:20]
+    (workdir / "counterfact.json").write_text(json.dumps(records))
+    write_config(workdir, rates=[9])
+    snakemake(workdir)
+    return workdir
+
+
+def test_the_run_writes_table_and_figures_from_the_selections(workdir):
+    with open(workdir / "results/tables/table1.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["model"] for row in rows] == ["gptj", "llama", "roberta"]
+    for row in rows:
+        selection = read_json(workdir / f"results/{row['model']}/counterfact/selection.json")
+        assert selection["n_items"] == 60 and selection["n_val"] == 12
+        assert float(row["laser_test_acc"]) == pytest.approx(selection["laser"]["test"]["acc"], rel=1e-5)
+        assert float(row["base_test_logloss"]) == pytest.approx(selection["base"]["test"]["logloss"], rel=1e-5)
+        runs = [read_json(workdir / f"results/{row['model']}/counterfact/runs/laser/{tau}/1/rate9.json")
+                for tau in ("fc_in", "fc_out")]
+        best = select_best(runs)
+        assert selection["chosen"] == best["edits"][0]
+        assert (row["tau"], int(row["layer"]), float(row["rho"])) == (best["edits"][0]["tau"], 1, 0.1)
+        for ext in ("png", "pdf"):
+            assert (workdir / f"results/figures/{row['model']}/counterfact/sweep.{ext}").stat().st_size > 5000
+    markdown = (workdir / "results/tables/table1.md").read_text()
+    assert markdown.splitlines()[0] == "| dataset | model | base acc (loss) | LASER acc (loss) | (τ, ℓ, ρ) |"
+
+
+def test_a_second_run_has_nothing_to_do(workdir):
+    assert "Nothing to be done" in snakemake(workdir, "-n")
+
+
+def test_one_added_rate_reruns_only_the_new_configurations(workdir):
+    old_runs = sorted((workdir / "results").glob("*/counterfact/runs/laser/*/1/rate9.json"))
+    stamps = {path: path.stat().st_mtime_ns for path in old_runs}
+    write_config(workdir, rates=[9, 2])
+    planned = job_counts(snakemake(workdir, "-n"))
+    assert planned == {"evaluate_configuration": 6, "select": 3, "sweep_figure": 3, "table1": 1, "all": 1}
+    snakemake(workdir)
+    assert {path: path.stat().st_mtime_ns for path in old_runs} == stamps
+    assert len(list((workdir / "results").glob("*/counterfact/runs/laser/*/1/rate2.json"))) == 6
+    assert "Nothing to be done" in snakemake(workdir, "-n")
+
+
+def test_asking_for_one_configuration_runs_only_it_and_its_inputs(workdir):
+    target = "results/gptj/counterfact/runs/laser/fc_in/0/rate9.9.json"
+    planned = job_counts(snakemake(workdir, "-n", target))
+    assert planned == {"svd": 1, "evaluate_configuration": 1}
