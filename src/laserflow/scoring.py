@@ -102,36 +102,68 @@ def _run_batched(items: list[dict], lengths: list[int], batch_size: int, step, s
     return results
 
 
-def _topk_fields(tokenizer, logprobs: torch.Tensor, answer: str) -> dict:
-    top = torch.topk(logprobs, k=min(TOP_K, logprobs.shape[-1]))
-    tokens = [tokenizer.decode([token]) for token in top.indices.tolist()]
-    hits = [_norm(token) == _norm(answer) for token in tokens]
-    return {"prediction": tokens[0], "correct": hits[0], "top5": any(hits[:5]), "top10": any(hits[:10])}
+class _TokenText:
+    """Decoded text of single tokens, cached (top-k decoding is per item and per rank)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, token: int) -> str:
+        if token not in self.cache:
+            self.cache[token] = self.tokenizer.decode([token])
+        return self.cache[token]
 
 
-def _teacher_forced(model, tokenizer, family_items: list[dict], device) -> list[dict]:
-    """One forward pass over question + answer: answer log-prob and the next-token top-k."""
-    sequences = [item["_ids"] for item in family_items]
-    ids, mask = _pad(sequences, tokenizer.pad_token_id, left=False, device=device)
-    logits = model(input_ids=ids, attention_mask=mask).logits
+def _topk_records(token_text: _TokenText, logprobs: torch.Tensor, answers: list[str]) -> list[dict]:
+    """Top-1 prediction and top-5/top-10 membership of each row's answer (lower-cased, stripped)."""
+    top = torch.topk(logprobs, k=min(TOP_K, logprobs.shape[-1]), dim=-1).indices.tolist()
     out = []
-    for row, item in enumerate(family_items):
-        start = len(item["_ids"]) - item["_answer_len"]  # first answer token
-        positions = torch.arange(start - 1, len(item["_ids"]) - 1, device=device)
-        logprobs = torch.log_softmax(logits[row, positions].float(), dim=-1)
-        gold = ids[row, positions + 1]
-        answer_logprob = logprobs.gather(1, gold[:, None]).sum().item()
-        record = {"answer_logprob": answer_logprob, "answer_len": item["_answer_len"]}
-        out.append(record | _topk_fields(tokenizer, logprobs[0], item["answer"]))
+    for tokens, answer in zip(top, answers):
+        texts = [token_text(token) for token in tokens]
+        hits = [_norm(text) == _norm(answer) for text in texts]
+        out.append({"prediction": texts[0], "correct": hits[0], "top5": any(hits[:5]), "top10": any(hits[:10])})
+    return out
+
+
+def _head_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Log-softmax over the full vocabulary at the (row, col) positions only.
+
+    The language-model head runs on the selected hidden states alone, which saves its cost and
+    the batch × length × vocabulary logits tensor.
+    """
+    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    return torch.log_softmax(model.lm_head(hidden[rows, cols]).float(), dim=-1)
+
+
+def _teacher_forced(model, token_text: _TokenText, pad_id: int, batch: list[dict], device) -> list[dict]:
+    """One forward pass over question + answer: answer log-prob and the next-token top-k."""
+    ids, mask = _pad([item["_ids"] for item in batch], pad_id, left=False, device=device)
+    rows, cols, starts = [], [], []
+    for row, item in enumerate(batch):
+        first_answer = len(item["_ids"]) - item["_answer_len"]
+        starts.append(len(cols))
+        rows += [row] * item["_answer_len"]
+        cols += range(first_answer - 1, len(item["_ids"]) - 1)
+    rows_t = torch.tensor(rows, device=device)
+    cols_t = torch.tensor(cols, device=device)
+    logprobs = _head_logprobs(model, ids, mask, rows_t, cols_t)
+    gold = logprobs.gather(1, ids[rows_t, cols_t + 1][:, None])[:, 0].tolist()
+    firsts = torch.tensor(starts, device=device)
+    top = _topk_records(token_text, logprobs[firsts], [item["answer"] for item in batch])
+    out = []
+    for item, start, record in zip(batch, starts, top):
+        answer_logprob = sum(gold[start:start + item["_answer_len"]])
+        out.append({"answer_logprob": answer_logprob, "answer_len": item["_answer_len"]} | record)
     return out
 
 
 def _prepare_causal(tokenizer, items: list[dict]) -> list[dict]:
-    prepared = []
-    for item in items:
-        ids = tokenizer(item["question"] + item["answer"]).input_ids
-        prepared.append(item | {"_ids": ids, "_answer_len": answer_length(tokenizer, ids, item["answer"])})
-    return prepared
+    encoded = tokenizer([item["question"] + item["answer"] for item in items]).input_ids
+    return [
+        item | {"_ids": ids, "_answer_len": answer_length(tokenizer, ids, item["answer"])}
+        for item, ids in zip(items, encoded)
+    ]
 
 
 def _generate(model, tokenizer, batch: list[dict], options: ScoringOptions, device) -> list[dict]:
@@ -158,22 +190,21 @@ def _masked_prompt(question: str) -> str:
     return f"{question}<mask>." if question.endswith(" ") else f"{question} <mask>."
 
 
-def _masked(model, tokenizer, batch: list[dict], device) -> list[dict]:
-    ids, mask = _pad([item["_ids"] for item in batch], tokenizer.pad_token_id, left=False, device=device)
-    logits = model(input_ids=ids, attention_mask=mask).logits
-    out = []
-    for row, item in enumerate(batch):
-        logprobs = torch.log_softmax(logits[row, item["_mask_at"]].float(), dim=-1)
-        record = {"answer_logprob": logprobs[item["_gold"]].item(), "answer_len": 1}
-        out.append(record | _topk_fields(tokenizer, logprobs, item["answer"]))
-    return out
+def _masked(model, token_text: _TokenText, pad_id: int, batch: list[dict], device) -> list[dict]:
+    ids, mask = _pad([item["_ids"] for item in batch], pad_id, left=False, device=device)
+    rows = torch.arange(len(batch), device=device)
+    cols = torch.tensor([item["_mask_at"] for item in batch], device=device)
+    logprobs = _head_logprobs(model, ids, mask, rows, cols)
+    gold = logprobs.gather(1, torch.tensor([[item["_gold"]] for item in batch], device=device))[:, 0].tolist()
+    top = _topk_records(token_text, logprobs, [item["answer"] for item in batch])
+    return [{"answer_logprob": lp, "answer_len": 1} | record for lp, record in zip(gold, top)]
 
 
 def _prepare_masked(tokenizer, items: list[dict]) -> list[dict]:
     prepared = []
-    for item in items:
-        ids = tokenizer(_masked_prompt(item["question"])).input_ids
-        gold = tokenizer(item["answer"], add_special_tokens=False).input_ids
+    prompts = tokenizer([_masked_prompt(item["question"]) for item in items]).input_ids
+    answers = tokenizer([item["answer"] for item in items], add_special_tokens=False).input_ids
+    for item, ids, gold in zip(items, prompts, answers):
         if len(gold) != 1:
             raise LaserflowError(
                 f"item {item['index']}: answer {item['answer']!r} is {len(gold)} tokens; "
@@ -191,17 +222,21 @@ def score_items(model, tokenizer, family: Family, items: list[dict], options: Sc
         )
     device = next(model.parameters()).device
     progress = options.show_progress
+    token_text = _TokenText(tokenizer)
+    pad_id = tokenizer.pad_token_id
     with torch.inference_mode():
         if family.scoring == "masked":
             prepared = _prepare_masked(tokenizer, items)
             lengths = [len(item["_ids"]) for item in prepared]
             scored = _run_batched(prepared, lengths, options.batch_size,
-                                  lambda batch: _masked(model, tokenizer, batch, device), progress, "masked LM")
+                                  lambda batch: _masked(model, token_text, pad_id, batch, device), progress,
+                                  "masked LM")
         else:
             prepared = _prepare_causal(tokenizer, items)
             lengths = [len(item["_ids"]) for item in prepared]
             scored = _run_batched(prepared, lengths, options.batch_size,
-                                  lambda batch: _teacher_forced(model, tokenizer, batch, device), progress, "scoring")
+                                  lambda batch: _teacher_forced(model, token_text, pad_id, batch, device),
+                                  progress, "scoring")
             if family.scoring == "generation":
                 generated = _run_batched(prepared, lengths, options.batch_size,
                                          lambda batch: _generate(model, tokenizer, batch, options, device),
