@@ -8,6 +8,9 @@ if not config:
     configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
@@ -16,8 +19,24 @@ include: "rules/select.smk"
 include: "rules/report.smk"
 
 
+# On a cluster (profiles/slurm) these run on the head node: downloads need its internet access,
+# and the rest are seconds of work that would wait longer in the queue than they run.
+localrules:
+    download_dataset,
+    snapshot_model,
+    prepare_counterfact,
+    select,
+    table1,
+    hyperparameters,
+    numbers,
+    provenance,
+    sweep_figure,
+    heatmap_figure,
+    bars_figure,
+
+
 rule all:
     default_target: True
     input:
-        table=TABLE1_FILES,
-        figures=all_sweep_figures(),
+        tables=REPORT_TABLES,
+        figures=all_figures(),

@@ -8,13 +8,25 @@ from laserflow import config as lf_config
 from laserflow.io import LaserflowError
 
 try:
-    lf_config.validate(config, source=", ".join(map(str, workflow.configfiles)) or "config")
+    lf_config.validate(
+        config, source=", ".join(map(str, workflow.configfiles)) or "config"
+    )
 except LaserflowError as err:
     sys.exit(f"laserflow: error: {err}")
 
 REPO = Path(workflow.basedir)
 PACKAGE = REPO / "src" / "laserflow"
-TABLE1_FILES = ["results/tables/table1.csv", "results/tables/table1.md"]
+PAPER_TABLE = str(REPO / "data" / "paper" / "table1.csv")
+STYLE = str(REPO / "styles" / "laserflow.mplstyle")
+REPORT_TABLES = [
+    *(
+        f"results/tables/{name}.{ext}"
+        for name in ("table1", "hyperparameters")
+        for ext in ("csv", "md", "tex")
+    ),
+    "results/tables/numbers.tex",
+    "results/tables/provenance.csv",
+]
 
 
 wildcard_constraints:
@@ -40,7 +52,12 @@ def model_spec(model):
 def model_dir(wildcards):
     """A model's directory: the configured local path, or where the models stage puts it."""
     spec = model_spec(wildcards.model)
-    return spec["path"] if "path" in spec else f"resources/models/{wildcards.model}"
+    if "tiny" in spec:
+        return f"resources/models/{wildcards.model}"
+    # A pinned hub snapshot or a local copy: a new timestamp alone must not rerun the sweep.
+    return ancient(
+        spec["path"] if "path" in spec else f"resources/models/{wildcards.model}"
+    )
 
 
 def model_dtype(wildcards):
@@ -61,6 +78,76 @@ def uses_gpu():
     )
 
 
+# Job resources. Memory is host memory (SLURM's --mem): a job holds the whole model in its dtype
+# while loading it, plus the Python, torch and CUDA runtime. GPU memory is not requested: a job
+# gets a whole GPU (GPT-J fp16 needs ~12 GB of it, Llama-2 7B ~14 GB in fp16 and ~28 GB in fp32).
+# Parameters of each family's reference checkpoint and its layers; other sizes scale by layers.
+FAMILY_PARAMETERS = {
+    "gptj": (6_053_381_344, 28),  # EleutherAI/gpt-j-6B
+    "llama": (6_738_415_616, 32),  # meta-llama/Llama-2-7b-hf
+    "roberta": (124_697_433, 12),  # roberta-base, with its masked-LM head
+    "phi": (1_418_270_720, 24),  # microsoft/phi-1_5
+}
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+# Python, torch, transformers, the CUDA context and the Snakemake job process:
+JOB_OVERHEAD_MB = 3000
+TINY_VOCABULARY = 50_000  # an upper bound for the tokenizers trained on the demo data
+
+
+def model_layers(model):
+    spec = model_spec(model)
+    return spec["tiny"].get("layers", 4) if "tiny" in spec else spec["layers"]
+
+
+def model_parameters(model):
+    """Approximate parameter count of a configured model, for memory requests."""
+    spec = model_spec(model)
+    if "tiny" in spec:
+        hidden = spec["tiny"].get("hidden", 256)
+        intermediate = spec["tiny"].get("intermediate", 1024)
+        per_layer = 4 * hidden * hidden + 3 * hidden * intermediate
+        return model_layers(model) * per_layer + 2 * TINY_VOCABULARY * hidden
+    parameters, layers = FAMILY_PARAMETERS[spec["family"]]
+    return parameters * model_layers(model) // layers
+
+
+def megabytes(n_bytes):
+    """A memory request in MB: n_bytes plus 10% and the job overhead, rounded up to 1000 MB."""
+    return -(-(int(n_bytes * 1.1) // 1_000_000 + JOB_OVERHEAD_MB) // 1000) * 1000
+
+
+def model_mem_mb(wildcards):
+    """Host memory of a job that loads the model in its configured dtype (evaluate_*)."""
+    n_bytes = model_parameters(wildcards.model) * DTYPE_BYTES[model_dtype(wildcards)]
+    return megabytes(n_bytes)
+
+
+def svd_mem_mb(wildcards, input):
+    """Host memory of an svd job. It reads the (τ, ℓ) matrices straight from safetensors (four
+    float32 copies of one layer's weights bound the matrices and their factors); a checkpoint
+    without safetensors (GPT-J's float16 branch has only pytorch_model.bin) is loaded whole in
+    float32 instead. Snakemake re-evaluates this once the model directory exists."""
+    parameters = model_parameters(wildcards.model)
+    if any(Path(input.model).glob("*.safetensors")):
+        return megabytes(4 * 4 * parameters // model_layers(wildcards.model))
+    return megabytes(parameters * (4 + DTYPE_BYTES[model_dtype(wildcards)]))
+
+
+def gpu_count(wildcards):
+    """GPUs a sweep job takes from the local `gpu` pool (profiles/default: one job per
+    GPU). Under a cluster executor the GPU is requested with gpu_gres instead: the
+    workflow profile's pool of one would otherwise let one GPU job run at a time."""
+    return 0 if workflow.non_local_exec else uses_gpu()
+
+
+def gpu_gres(wildcards):
+    """SLURM generic resource of a sweep job: one GPU under a cluster executor unless the config
+    says device: cpu (the head node's own GPUs do not matter there); nothing locally."""
+    if not workflow.non_local_exec or config["evaluation"]["device"] == "cpu":
+        return ""
+    return "gpu:1"
+
+
 def dataset_file(wildcards):
     return f"resources/data/{wildcards.dataset}.jsonl"
 
@@ -71,7 +158,7 @@ def run_files(model, dataset, suffix=".json"):
         "results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}{suffix}".format(
             model=model, dataset=dataset, suffix=suffix, **lf_config.run_key(edit)
         )
-        for edit in lf_config.edits(config, model)
+        for edit in lf_config.edits(config, model, dataset)
     ]
 
 
@@ -87,21 +174,40 @@ def base_file(wildcards):
     return f"results/{wildcards.model}/{wildcards.dataset}/base.json"
 
 
+def selection_file(wildcards):
+    return f"results/{wildcards.model}/{wildcards.dataset}/selection.json"
+
+
+def all_cells(pattern):
+    """``pattern`` formatted for every configured (model, dataset)."""
+    return [
+        pattern.format(model=model, dataset=dataset)
+        for model in config["models"]
+        for dataset in config["datasets"]
+    ]
+
+
 def all_selections():
-    return [
-        f"results/{model}/{dataset}/selection.json"
-        for model in config["models"]
-        for dataset in config["datasets"]
-    ]
+    return all_cells("results/{model}/{dataset}/selection.json")
 
 
-def all_sweep_figures():
+def all_bases():
+    return all_cells("results/{model}/{dataset}/base.json")
+
+
+def all_figures():
+    """Every figure: the sweep figure and heatmaps per (model, dataset), and Table 1's bars."""
     return [
-        f"results/figures/{model}/{dataset}/sweep.{ext}"
-        for model in config["models"]
-        for dataset in config["datasets"]
+        path
+        for name in ("sweep", "val_heatmap")
         for ext in ("png", "pdf")
-    ]
+        for path in all_cells(f"results/figures/{{model}}/{{dataset}}/{name}.{ext}")
+    ] + [f"results/figures/table1_bars.{ext}" for ext in ("png", "pdf")]
+
+
+def report_script(name):
+    """A report rule's script, as an input, so editing it re-renders that artifact only."""
+    return str(REPO / "scripts" / f"{name}.py")
 
 
 def svd_files(wildcards):
@@ -118,11 +224,10 @@ def dataset_spec(wildcards):
 def raw_dataset(wildcards):
     """The raw source file: a configured local file, or the download of its URL."""
     spec = dataset_spec(wildcards)
-    return (
-        spec["local"]
-        if "local" in spec
-        else f"resources/downloads/{wildcards.dataset}.raw"
-    )
+    if "local" in spec:
+        return spec["local"]
+    # sha256-checked download: a new timestamp alone must not rerun everything downstream.
+    return ancient(f"resources/downloads/{wildcards.dataset}.raw")
 
 
 def tiny_model_corpus(wildcards):
@@ -150,6 +255,7 @@ def name_pattern(names):
 EVALUATION_SOURCES = package_sources(
     "families.py", "laser.py", "models.py", "scoring.py", "svd.py", "sweep.py"
 )
+FIGURE_SOURCES = package_sources("figures.py", "paper.py", "records.py")
 
 
 def evaluation_params(wildcards):
@@ -168,4 +274,6 @@ def evaluation_params(wildcards):
             if getattr(wildcards, "intervention", None) == "laser"
             else None
         ),
+        "model_source": model_spec(wildcards.model),
+        "dataset_source": dataset_spec(wildcards),
     }

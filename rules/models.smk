@@ -39,3 +39,20 @@ rule snapshot_model:
         spec=model_spec_of,
     script:
         "../scripts/snapshot_model.py"
+
+
+rule model_manifest:
+    input:
+        model=model_dir,
+        code=package_sources("models.py"),
+    output:
+        manifest="resources/manifests/{model}.json",
+    log:
+        "logs/models/manifest_{model}.log",
+    conda:
+        "../envs/laserflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    script:
+        "../scripts/model_manifest.py"

@@ -13,7 +13,7 @@ rule svd:
         "../envs/laserflow.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=svd_mem_mb,
     script:
         "../scripts/svd.py"
 
@@ -21,6 +21,7 @@ rule svd:
 rule evaluate_base:
     input:
         model=model_dir,
+        manifest="resources/manifests/{model}.json",
         dataset=dataset_file,
         code=EVALUATION_SOURCES,
     output:
@@ -32,8 +33,9 @@ rule evaluate_base:
         "../envs/laserflow.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        mem_mb=4000,
-        gpu=uses_gpu(),
+        mem_mb=model_mem_mb,
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         evaluation=evaluation_params,
     script:
@@ -43,6 +45,7 @@ rule evaluate_base:
 rule evaluate_configuration:
     input:
         model=model_dir,
+        manifest="resources/manifests/{model}.json",
         dataset=dataset_file,
         svd=svd_files,
         code=EVALUATION_SOURCES,
@@ -55,8 +58,9 @@ rule evaluate_configuration:
         "../envs/laserflow.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        mem_mb=4000,
-        gpu=uses_gpu(),
+        mem_mb=model_mem_mb,
+        gpu=gpu_count,
+        gres=gpu_gres,
     params:
         evaluation=evaluation_params,
     script:

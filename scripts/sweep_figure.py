@@ -1,13 +1,13 @@
-"""The per-layer sweep figure of one (model, dataset)."""
+"""The paper's per-layer sweep figure of one (model, dataset)."""
 
 from laserflow.cli import run_script
-from laserflow.io import read_json
-from laserflow.report import plot_sweep
+from laserflow.figures import plot_sweep
+from laserflow.records import BASE_KEYS, read_record, read_runs
 
 
 def main():
-    runs = [read_json(path) for path in snakemake.input.runs]
-    plot_sweep(read_json(snakemake.input.base), runs, snakemake.output.png, snakemake.output.pdf, snakemake.input.style)
+    base = read_record(snakemake.input.base, BASE_KEYS)
+    plot_sweep(base, read_runs(snakemake.input.runs), snakemake.output.png, snakemake.output.pdf, snakemake.input.style)
 
 
 run_script(snakemake, main)

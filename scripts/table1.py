@@ -1,12 +1,20 @@
-"""Table 1: base vs LASER test accuracy and log-loss with the chosen (τ, ℓ, ρ)."""
+"""Table 1: base vs LASER test accuracy and log-loss with the chosen (τ, ℓ, ρ), beside the paper's."""
 
 from laserflow.cli import run_script
-from laserflow.io import read_json
+from laserflow.paper import read_paper_table
+from laserflow.records import read_selections
 from laserflow.report import write_table1
 
 
 def main():
-    write_table1([read_json(path) for path in snakemake.input.selections], snakemake.output.csv, snakemake.output.md)
+    write_table1(
+        read_selections(snakemake.input.selections),
+        snakemake.output.csv,
+        snakemake.output.md,
+        tex_path=snakemake.output.tex,
+        paper=read_paper_table(snakemake.input.paper),
+        tolerance=snakemake.params.tolerance,
+    )
 
 
 run_script(snakemake, main)

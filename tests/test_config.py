@@ -41,6 +41,22 @@ def mutated(change):
          "(a local transformers directory, with family and layers)"),
         (lambda c: c["evaluation"].update(generation_match="cont"),
          "key 'evaluation.generation_match': 'cont' is not one of ['full_text', 'continuation']"),
+        (lambda c: c.update(report={"tolerance": -1}), "key 'report.tolerance': -1 is less than the minimum of 0"),
+        (lambda c: c.update(selected={"gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9}]}}),
+         "selected.gptj: 'gptj' is not a configured model"),
+        (lambda c: c.update(selected={"tiny-gptj": {"fever": [{"tau": "fc_in", "layer": 1, "rate": 9}]}}),
+         "selected.tiny-gptj.fever: 'fever' is not a configured dataset"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9, "rho": 0.1}]}}),
+         "key 'selected.tiny-gptj.counterfact.0': a selected configuration needs tau, layer and exactly one of "
+         "rate (legacy) or rho"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9},
+                                                                     {"tau": "fc_up", "layer": 1, "rate": 9}]}}),
+         "selected.tiny-gptj.counterfact.1: 'fc_up' is not a matrix type of model 'tiny-gptj' (gptj); "
+         "valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_out, attn, mlp, all"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 3, "rho": 0.5}]}}),
+         "selected.tiny-gptj.counterfact.0: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9}] * 2}}),
+         "selected.tiny-gptj.counterfact: a configuration is listed twice"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(change, message):
@@ -54,7 +70,7 @@ def test_defaults_are_filled_and_the_grid_follows_the_original_sweep_order():
     lf_config.validate(config)
     assert config["svd"] == {"mode": "exact", "seed": 0}
     assert config["evaluation"]["generation_match"] == "full_text"
-    keys = [lf_config.run_key(edit) for edit in lf_config.edits(config, "tiny-gptj")]
+    keys = [lf_config.run_key(edit) for edit in lf_config.edits(config, "tiny-gptj", "counterfact")]
     assert keys[:3] == [
         {"intervention": "laser", "tau": "fc_in", "layer": 2, "level": "rate9.9"},
         {"intervention": "laser", "tau": "fc_in", "layer": 2, "level": "rate2"},
@@ -97,3 +113,59 @@ def test_env_file_pins_match_pyproject():
     env = yaml.safe_load((REPO / "envs" / "laserflow.yaml").read_text())
     pip = next(dep["pip"] for dep in env["dependencies"] if isinstance(dep, dict))
     assert sorted(pip) == sorted(pyproject["project"]["dependencies"])
+
+
+def test_a_selected_cell_runs_exactly_its_listed_configurations():
+    config = mutated(lambda c: c.update(selected={"tiny-llama": {"counterfact": [
+        {"tau": "fc_out", "layer": 0, "rho": 0.5}, {"tau": "fc_in", "layer": 2, "rate": 9.9}]}}))
+    lf_config.validate(config)
+    assert config["report"] == {"tolerance": 2.0}
+    keys = [lf_config.run_key(edit) for edit in lf_config.edits(config, "tiny-llama", "counterfact")]
+    assert keys == [
+        {"intervention": "laser", "tau": "fc_out", "layer": 0, "level": "rho0.5"},
+        {"intervention": "laser", "tau": "fc_in", "layer": 2, "level": "rate9.9"},
+    ]
+    assert len(lf_config.edits(config, "tiny-gptj", "counterfact")) == 3 * 2 * 2  # not listed: the grid
+
+
+def dry_run_counts(configfile):
+    """{rule: planned jobs} of a dry run of ``configfile`` from the repository root."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", configfile],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    stats = (result.stdout + result.stderr).split("Job stats:", 1)[1].split("total", 1)[0]
+    return {line.split()[0]: int(line.split()[1]) for line in stats.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+
+
+def test_artifact_evaluation_config_lists_the_papers_published_configurations():
+    from laserflow.edits import Level
+    from laserflow.paper import read_paper_table
+
+    config = lf_config.load_config(REPO / "configs" / "paper-selected.yaml")
+    paper_config = lf_config.load_config(REPO / "configs" / "paper.yaml")
+    assert (config["models"], config["datasets"]) == (paper_config["models"], paper_config["datasets"])
+    paper = read_paper_table(REPO / "data" / "paper" / "table1.csv")
+    expected = {(model, dataset): [(cell["tau"], cell["layer"], cell["rho"])]
+                for (dataset, model), cell in paper.items()
+                if dataset in config["datasets"] and model in config["models"]}
+    listed = {(model, dataset): [(entry["tau"], entry["layer"], Level(rate=entry["rate"]).nominal_rho)
+                                 for entry in entries]
+              for model, cells in config["selected"].items() for dataset, entries in cells.items()}
+    assert len(expected) == 3 and listed == expected
+
+
+def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configurations():
+    counts = dry_run_counts("configs/paper-selected.yaml")
+    assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (3, 3, 3)
+
+
+def test_paper_figure_config_sweeps_six_matrix_types_and_fifteen_reductions():
+    config = lf_config.load_config(REPO / "configs" / "paper-figure.yaml")
+    edits = lf_config.edits(config, "gptj", "counterfact")
+    assert len(edits) == 6 * 28 * 15
+    assert sorted({round(100 * (1 - edit.level.nominal_rho), 6) for edit in edits}) == [
+        10, 25, 40, 50, 60, 75, 90, 92.5, 95, 97.5, 98, 98.5, 99, 99.5, 99.75]
+    assert [edit.tau for edit in edits[:6 * 15:15]] == ["k_proj", "q_proj", "v_proj", "out_proj", "fc_in", "fc_out"]

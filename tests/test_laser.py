@@ -175,3 +175,16 @@ def test_edit_needs_a_level_except_zero():
         Edit("laser", "fc_in", 0, None)
     with pytest.raises(LaserflowError, match="unknown intervention 'svd'"):
         Edit("svd", "fc_in", 0, Level(rate=1.0))
+
+
+def test_each_job_on_a_multi_gpu_host_claims_its_own_device(tmp_path):
+    from laserflow.models import claim_gpu
+
+    first, first_lock = claim_gpu(2, tmp_path)
+    second, second_lock = claim_gpu(2, tmp_path)
+    assert (first, second) == (0, 1)
+    with pytest.raises(LaserflowError, match="all 2 GPUs are held by other laserflow jobs"):
+        claim_gpu(2, tmp_path)
+    first_lock.close()  # a finished job releases its GPU
+    assert claim_gpu(2, tmp_path)[0] == 0
+    second_lock.close()

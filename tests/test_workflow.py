@@ -92,7 +92,9 @@ def test_one_added_rate_reruns_only_the_new_configurations(workdir):
     stamps = {path: path.stat().st_mtime_ns for path in old_runs}
     write_config(workdir, rates=[9, 2])
     planned = job_counts(snakemake(workdir, "-n"))
-    assert planned == {"evaluate_configuration": 6, "select": 3, "sweep_figure": 3, "table1": 1, "all": 1}
+    # Provenance reads only the base results, which stay as they are.
+    assert planned == {"evaluate_configuration": 6, "select": 3, "sweep_figure": 3, "heatmap_figure": 3,
+                       "table1": 1, "hyperparameters": 1, "numbers": 1, "bars_figure": 1, "all": 1}
     snakemake(workdir)
     assert {path: path.stat().st_mtime_ns for path in old_runs} == stamps
     assert len(list((workdir / "results").glob("*/counterfact/runs/laser/*/1/rate2.json"))) == 6
@@ -103,3 +105,16 @@ def test_asking_for_one_configuration_runs_only_it_and_its_inputs(workdir):
     target = "results/gptj/counterfact/runs/laser/fc_in/0/rate9.9.json"
     planned = job_counts(snakemake(workdir, "-n", target))
     assert planned == {"svd": 1, "evaluate_configuration": 1}
+
+
+def test_the_report_collects_every_table_and_figure(workdir):
+    snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text()
+    assert len(html) > 200_000  # the figures are embedded
+    assert "laserflow: reproducing LASER" in html  # the landing page (report/workflow.rst)
+    for name in ("table1.csv", "table1.tex", "hyperparameters.csv", "hyperparameters.tex", "numbers.tex",
+                 "provenance.csv", "table1_bars.png"):
+        assert name in html, name
+    for model in MODELS:
+        for figure in ("sweep.png", "val_heatmap.png"):
+            assert f"results/figures/{model}/counterfact/{figure}" in html, (model, figure)

@@ -24,6 +24,8 @@ def run_script(snakemake, main: Callable[[], None]) -> None:
         handlers = [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if os.environ.get("SLURM_JOB_ID"):
+        logging.getLogger("laserflow").info("SLURM job %s", os.environ["SLURM_JOB_ID"])
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     if "torch" in sys.modules:  # only scripts that compute import torch
         sys.modules["torch"].set_num_threads(max(1, int(snakemake.threads)))

@@ -90,12 +90,26 @@ def layers(config: dict, model: str) -> list[int]:
     return list(range(model_info(config, model).layers)) if chosen == "all" else list(chosen)
 
 
-def edits(config: dict, model: str) -> list[Edit]:
-    """Every single-edit configuration of the sweep for one model, in the original's sweep order.
+def selected_edits(config: dict, model: str, dataset: str) -> list[Edit] | None:
+    """The configurations ``selected`` lists for one (model, dataset), in its order; None if none."""
+    entries = config.get("selected", {}).get(model, {}).get(dataset)
+    if entries is None:
+        return None
+    return [Edit("laser", entry["tau"], entry["layer"],
+                 Level(rate=float(entry["rate"])) if "rate" in entry else Level(rho=float(entry["rho"])))
+            for entry in entries]
+
+
+def edits(config: dict, model: str, dataset: str) -> list[Edit]:
+    """Every single-edit configuration of one (model, dataset): the ones ``selected`` lists for it
+    (artifact evaluation), otherwise the sweep grid in the original's sweep order.
 
     The original loops layers from the last down, then τ in the given order, then rates reversed
     (9.95 first); the first configuration wins remaining selection ties.
     """
+    chosen = selected_edits(config, model, dataset)
+    if chosen is not None:
+        return chosen
     out = []
     for intervention in config["sweep"].get("interventions", ["laser"]):
         for layer in sorted(layers(config, model), reverse=True):
@@ -134,3 +148,32 @@ def check(config: dict, source: str = "config") -> None:
                     f"{source}: sweep.layers: layer {layer} is beyond model '{name}' "
                     f"(layers 0..{info.layers - 1})"
                 )
+    check_selected(config, source)
+
+
+def check_selected(config: dict, source: str = "config") -> None:
+    """Each ``selected`` entry names a configured model and dataset, a τ of the model's family and
+    one of its layers, and lists no configuration twice."""
+    for model, cells in config.get("selected", {}).items():
+        if model not in config["models"]:
+            raise LaserflowError(f"{source}: selected.{model}: '{model}' is not a configured model")
+        info = model_info(config, model)
+        family = family_by_name(info.family)
+        for dataset, entries in cells.items():
+            where = f"{source}: selected.{model}.{dataset}"
+            if dataset not in config["datasets"]:
+                raise LaserflowError(f"{where}: '{dataset}' is not a configured dataset")
+            for number, entry in enumerate(entries):
+                if entry["tau"] not in family.taus:
+                    raise LaserflowError(
+                        f"{where}.{number}: '{entry['tau']}' is not a matrix type of model '{model}' "
+                        f"({info.family}); valid: {', '.join(family.taus)}"
+                    )
+                if entry["layer"] >= info.layers:
+                    raise LaserflowError(
+                        f"{where}.{number}: layer {entry['layer']} is beyond model '{model}' "
+                        f"(layers 0..{info.layers - 1})"
+                    )
+            keys = [tuple(run_key(edit).values()) for edit in selected_edits(config, model, dataset)]
+            if len(set(keys)) != len(keys):
+                raise LaserflowError(f"{where}: a configuration is listed twice")

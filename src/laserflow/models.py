@@ -31,12 +31,42 @@ def model_family(model_dir: str | os.PathLike) -> Family:
     return detect_family(read_model_config(model_dir), source=str(model_dir))
 
 
+_GPU_CLAIMS: list = []  # lock files held for the life of the job process
+
+
 def resolve_device(device: str) -> torch.device:
+    """The torch device for evaluation.device; on a multi-GPU host, 'auto'/'cuda' claim a free GPU."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LaserflowError(f"evaluation.device is '{device}' but no CUDA device is available")
+    if device == "cuda" and torch.cuda.device_count() > 1:
+        index, handle = claim_gpu(torch.cuda.device_count())
+        _GPU_CLAIMS.append(handle)
+        return torch.device("cuda", index)
     return torch.device(device)
+
+
+def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> tuple[int, object]:
+    """The first GPU no other job holds, by an exclusive lock per device (released at exit).
+
+    Snakemake's `gpu` resource caps how many GPU jobs run at once; this gives each its own
+    device. Under SLURM, CUDA_VISIBLE_DEVICES already shows a job one GPU, so no claim is made.
+    """
+    import fcntl
+    import tempfile
+
+    lock_dir = Path(lock_dir or Path(tempfile.gettempdir()) / "laserflow-gpu-locks")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        handle = open(lock_dir / f"gpu{index}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return index, handle
+    raise LaserflowError(f"all {count} GPUs are held by other laserflow jobs; cap the gpu resource at {count}")
 
 
 def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str = "cpu"):
@@ -116,3 +146,19 @@ def snapshot(repo_id: str, revision: str, out_dir: str | os.PathLike) -> None:
                 f"model {repo_id}@{revision}: the hub is unreachable ({type(err).__name__}); "
                 f"download it elsewhere and set models.<name>.path to the local directory"
             ) from None
+
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.json", "*.model", "*.txt")
+
+
+def write_manifest(model_dir: str | os.PathLike, out_path: str | os.PathLike) -> dict:
+    """sha256 of every weight, config and tokenizer file of a model directory (computed once per model)."""
+    from .io import sha256_file, write_json
+
+    model_dir = Path(model_dir)
+    files = sorted({path for pattern in WEIGHT_PATTERNS for path in model_dir.glob(pattern)})
+    if not any(path.suffix in (".safetensors", ".bin") for path in files):
+        raise LaserflowError(f"{model_dir}: no weight files (*.safetensors or *.bin)")
+    manifest = {"directory": str(model_dir), "files": {path.name: sha256_file(path) for path in files}}
+    write_json(out_path, manifest)
+    return manifest

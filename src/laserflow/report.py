@@ -1,23 +1,52 @@
-"""Tables and figures rendered from the collected selection and run files."""
+"""Tables rendered from the collected selection files: Table 1 beside the paper's numbers, the
+selected hyperparameters, LaTeX number macros for a paper text, and the software provenance.
+
+Accuracies are in %, log-losses are mean per-token negative log-likelihoods. A selection file
+may carry ``baselines.majority.test.acc``, the majority-class accuracy of the test part, for
+datasets with a fixed answer set; open-ended datasets (CounterFact) leave it out.
+"""
 
 from __future__ import annotations
 
 import os
+from statistics import fmean
 
 from .io import LaserflowError, atomic_path, write_text
+from .paper import dataset_name, model_name
+from .records import lookup
+
+DEFAULT_TOLERANCE = 2.0  # accuracy points; the config schema's default for report.tolerance
 
 TABLE1_COLUMNS = [
     "dataset", "model", "n_test",
     "base_test_acc", "base_test_logloss", "laser_test_acc", "laser_test_logloss",
     "tau", "layer", "rho", "rate", "laser_val_acc", "laser_val_logloss",
+    "gain", "majority_test_acc",
+    "paper_base_acc", "paper_base_logloss", "paper_laser_acc", "paper_laser_logloss",
+    "paper_tau", "paper_layer", "paper_rho", "paper_gain", "laser_acc_diff", "gain_diff", "reproduced",
 ]
+HYPERPARAMETER_COLUMNS = [
+    "dataset", "model", "tau", "layer", "rho", "rate",
+    "val_acc", "val_logloss", "base_val_acc", "base_val_logloss", "n_val", "candidates",
+]
+BLANK = "–"
 
 
-def table1_rows(selections: list[dict]) -> list[dict]:
+def _optional(record: dict, dotted: str):
+    try:
+        return lookup(record, dotted)
+    except KeyError:
+        return None
+
+
+def table1_rows(selections: list[dict], paper: dict | None = None,
+                tolerance: float = DEFAULT_TOLERANCE) -> list[dict]:
+    """One row per (dataset, model): our test numbers, the paper's cell (when it has one) and
+    whether our LASER gain is within ``tolerance`` accuracy points of the paper's."""
     rows = []
     for sel in sorted(selections, key=lambda s: (s["dataset"], s["model"])):
         chosen = sel["chosen"]
-        rows.append({
+        row = {
             "dataset": sel["dataset"],
             "model": sel["model"],
             "n_test": sel["base"]["test"]["n"],
@@ -31,24 +60,89 @@ def table1_rows(selections: list[dict]) -> list[dict]:
             "rate": chosen.get("rate"),
             "laser_val_acc": sel["laser"]["val"]["acc"],
             "laser_val_logloss": sel["laser"]["val"]["logloss"],
-        })
+            "gain": sel["laser"]["test"]["acc"] - sel["base"]["test"]["acc"],
+            "majority_test_acc": _optional(sel, "baselines.majority.test.acc"),
+        }
+        ref = (paper or {}).get((sel["dataset"], sel["model"]))
+        if ref is None:
+            row |= {column: None for column in TABLE1_COLUMNS if column not in row}
+        else:
+            paper_gain = ref["laser_acc"] - ref["base_acc"]
+            gain_diff = row["gain"] - paper_gain
+            row |= {
+                "paper_base_acc": ref["base_acc"], "paper_base_logloss": ref["base_loss"],
+                "paper_laser_acc": ref["laser_acc"], "paper_laser_logloss": ref["laser_loss"],
+                "paper_tau": ref["tau"], "paper_layer": ref["layer"], "paper_rho": ref["rho"],
+                "paper_gain": paper_gain,
+                "laser_acc_diff": row["laser_test_acc"] - ref["laser_acc"],
+                "gain_diff": gain_diff,
+                "reproduced": "yes" if round(abs(gain_diff), 9) <= tolerance else "no",
+            }
+        rows.append(row)
+    if not rows:
+        raise LaserflowError("no selection results to tabulate")
     return rows
 
 
-def _cell(acc: float, loss: float) -> str:
-    return f"{acc:.1f} ({loss:.2f})"
-
-
-def write_table1(selections: list[dict], csv_path: str | os.PathLike, md_path: str | os.PathLike) -> list[dict]:
-    """Table 1: base and LASER test accuracy % (log-loss) and the chosen (τ, ℓ, ρ) per cell."""
+def _write_csv(rows: list[dict], columns: list[str], path: str | os.PathLike) -> None:
     import pandas as pd
 
-    rows = table1_rows(selections)
-    if not rows:
-        raise LaserflowError("no selection results to tabulate")
-    frame = pd.DataFrame(rows, columns=TABLE1_COLUMNS)
-    with atomic_path(csv_path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(path) as tmp:
+        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False, float_format="%.6g")
+
+
+def _num(value, spec: str, blank: str = BLANK) -> str:
+    return blank if value is None else format(value, spec)
+
+
+def _cell(acc, loss, blank: str = BLANK) -> str:
+    return blank if acc is None else f"{acc:.1f} ({loss:.2f})"
+
+
+def _config(tau, layer, rho, blank: str = BLANK, tex: bool = False) -> str:
+    if tau is None:
+        return blank
+    return f"({latex_tau(tau) if tex else tau}, {layer}, {rho:g})"
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped."""
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(special.get(char, char) for char in str(text))
+
+
+def latex_tau(tau: str) -> str:
+    """The paper's notation for the MLP matrices (U_in, U_out); other τ as escaped ids."""
+    return {"fc_in": r"$U_{\mathrm{in}}$", "fc_out": r"$U_{\mathrm{out}}$"}.get(tau, latex_escape(tau))
+
+
+def _tabular(header: list[str], body: list[list[str]], groups: list[str], caption: str) -> str:
+    """A tabular with an \\hline between groups of rows; ready to \\input (no packages needed)."""
+    lines = [f"% {caption}", "% Written by laserflow from the result files; do not edit.",
+             r"\begin{tabular}{ll" + "c" * (len(header) - 2) + "}", r"\hline",
+             " & ".join(header) + r" \\", r"\hline"]
+    for index, cells in enumerate(body):
+        if index and groups[index] != groups[index - 1]:
+            lines.append(r"\hline")
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\hline", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _first_of_group(rows: list[dict]) -> list[str]:
+    """The dataset name on the first row of each dataset group, blank on the others."""
+    return [latex_escape(dataset_name(row["dataset"])) if index == 0 or rows[index - 1]["dataset"] != row["dataset"]
+            else "" for index, row in enumerate(rows)]
+
+
+def write_table1(selections: list[dict], csv_path: str | os.PathLike, md_path: str | os.PathLike, *,
+                 tex_path: str | os.PathLike | None = None, paper: dict | None = None,
+                 tolerance: float = DEFAULT_TOLERANCE) -> list[dict]:
+    """Table 1: base and LASER test accuracy % (log-loss), the chosen (τ, ℓ, ρ), and the paper's
+    cell beside ours, as CSV, Markdown and (with ``tex_path``) a LaTeX tabular."""
+    rows = table1_rows(selections, paper, tolerance)
+    _write_csv(rows, TABLE1_COLUMNS, csv_path)
     lines = [
         "| dataset | model | base acc (loss) | LASER acc (loss) | (τ, ℓ, ρ) |",
         "|---|---|---|---|---|",
@@ -57,67 +151,140 @@ def write_table1(selections: list[dict], csv_path: str | os.PathLike, md_path: s
         lines.append(
             f"| {row['dataset']} | {row['model']} | {_cell(row['base_test_acc'], row['base_test_logloss'])} | "
             f"{_cell(row['laser_test_acc'], row['laser_test_logloss'])} | "
-            f"({row['tau']}, {row['layer']}, {row['rho']:g}) |"
+            f"{_config(row['tau'], row['layer'], row['rho'])} |"
         )
-    notes = (
-        "\nTest part (last 80%) accuracy in % with mean per-token log-loss in parentheses; "
-        "(τ, ℓ, ρ) chosen on the validation part (first 20%).\n"
-    )
-    write_text(md_path, "\n".join(lines) + "\n" + notes)
+    lines += [
+        "",
+        "Test part (last 80%) accuracy in % with mean per-token log-loss in parentheses; "
+        "(τ, ℓ, ρ) chosen on the validation part (first 20%).",
+        "",
+        "| dataset | model | gain | paper base acc (loss) | paper LASER acc (loss) | paper (τ, ℓ, ρ) "
+        "| paper gain | Δ gain | majority acc | reproduced |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['dataset']} | {row['model']} | {row['gain']:+.1f} | "
+            f"{_cell(row['paper_base_acc'], row['paper_base_logloss'])} | "
+            f"{_cell(row['paper_laser_acc'], row['paper_laser_logloss'])} | "
+            f"{_config(row['paper_tau'], row['paper_layer'], row['paper_rho'])} | "
+            f"{_num(row['paper_gain'], '+.1f')} | {_num(row['gain_diff'], '+.1f')} | "
+            f"{_num(row['majority_test_acc'], '.1f')} | {row['reproduced'] or BLANK} |"
+        )
+    lines += [
+        "",
+        f"Gain = LASER − base test accuracy (points); Δ gain = our gain − the paper's; reproduced = "
+        f"|Δ gain| ≤ {tolerance:g} points. {BLANK} = no paper cell for this (dataset, model), or no "
+        "majority class (open-ended dataset).",
+    ]
+    write_text(md_path, "\n".join(lines) + "\n")
+    if tex_path is not None:
+        names = _first_of_group(rows)
+        body = [[
+            names[index], latex_escape(model_name(row["model"])),
+            _cell(row["base_test_acc"], row["base_test_logloss"]),
+            _cell(row["laser_test_acc"], row["laser_test_logloss"]),
+            _config(row["tau"], row["layer"], row["rho"], tex=True),
+            _cell(row["paper_base_acc"], row["paper_base_logloss"], "--"),
+            _cell(row["paper_laser_acc"], row["paper_laser_logloss"], "--"),
+            _config(row["paper_tau"], row["paper_layer"], row["paper_rho"], "--", tex=True),
+            _num(row["gain_diff"], "+.1f", "--"), _num(row["majority_test_acc"], ".1f", "--"),
+            row["reproduced"] or "--",
+        ] for index, row in enumerate(rows)]
+        header = ["Dataset", "Model", "Base", "LASER", r"$(\tau, \ell, \rho)$", "Paper base", "Paper LASER",
+                  r"Paper $(\tau, \ell, \rho)$", r"$\Delta$ gain", "Majority", "Reproduced"]
+        caption = (f"Table 1: test accuracy % (log-loss), ours beside the paper's; reproduced = "
+                   f"|Delta gain| <= {tolerance:g} points")
+        write_text(tex_path, _tabular(header, body, [row["dataset"] for row in rows], caption))
     return rows
 
 
-def sweep_frame(base: dict, runs: list[dict]):
-    """Long table of test log-loss per (τ, layer, ρ) for the LASER runs of one (model, dataset)."""
-    import pandas as pd
-
-    records = []
-    for run in runs:
-        if len(run["edits"]) != 1 or run["edits"][0]["intervention"] != "laser":
-            continue
-        edit = run["edits"][0]
-        records.append({"tau": edit["tau"], "layer": edit["layer"], "rho": edit["rho"],
-                        "test_logloss": run["metrics"]["test"]["logloss"],
-                        "test_acc": run["metrics"]["test"]["acc"]})
-    if not records:
-        raise LaserflowError(f"no LASER runs for {base['model']}/{base['dataset']} to plot")
-    return pd.DataFrame.from_records(records).sort_values(["tau", "rho", "layer"])
+def hyperparameter_rows(selections: list[dict]) -> list[dict]:
+    """The chosen (τ, ℓ, ρ) per (dataset, model) with the validation numbers that chose it."""
+    rows = [{
+        "dataset": sel["dataset"], "model": sel["model"],
+        "tau": sel["chosen"]["tau"], "layer": sel["chosen"]["layer"],
+        "rho": sel["chosen"]["rho"], "rate": sel["chosen"].get("rate"),
+        "val_acc": sel["laser"]["val"]["acc"], "val_logloss": sel["laser"]["val"]["logloss"],
+        "base_val_acc": sel["base"]["val"]["acc"], "base_val_logloss": sel["base"]["val"]["logloss"],
+        "n_val": sel["laser"]["val"]["n"], "candidates": sel["candidates"],
+    } for sel in sorted(selections, key=lambda s: (s["dataset"], s["model"]))]
+    if not rows:
+        raise LaserflowError("no selection results to tabulate")
+    return rows
 
 
-def plot_sweep(base: dict, runs: list[dict], png_path: str | os.PathLike, pdf_path: str | os.PathLike,
-               style: str | os.PathLike | None = None) -> None:
-    """Test log-loss against layer, one line per ρ, one panel per τ; base loss dashed."""
-    import matplotlib
+def write_hyperparameters(selections: list[dict], csv_path: str | os.PathLike, md_path: str | os.PathLike,
+                          tex_path: str | os.PathLike) -> list[dict]:
+    """The selected-hyperparameters table (the paper's Table 3) as CSV, Markdown and LaTeX."""
+    rows = hyperparameter_rows(selections)
+    _write_csv(rows, HYPERPARAMETER_COLUMNS, csv_path)
+    lines = ["| dataset | model | τ | ℓ | ρ | validation acc (loss) | base validation acc (loss) | candidates |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['dataset']} | {row['model']} | {row['tau']} | {row['layer']} | {row['rho']:g} | "
+            f"{_cell(row['val_acc'], row['val_logloss'])} | {_cell(row['base_val_acc'], row['base_val_logloss'])} | "
+            f"{row['candidates']} |"
+        )
+    lines += ["", "Chosen on the validation part (first 20%): highest accuracy, ties broken by lower "
+              "log-loss, then by the original's sweep order; candidates = LASER configurations compared."]
+    write_text(md_path, "\n".join(lines) + "\n")
+    names = _first_of_group(rows)
+    body = [[names[index], latex_escape(model_name(row["model"])), latex_tau(row["tau"]), str(row["layer"]),
+             f"{row['rho']:g}", _cell(row["val_acc"], row["val_logloss"]),
+             _cell(row["base_val_acc"], row["base_val_logloss"]), str(row["candidates"])]
+            for index, row in enumerate(rows)]
+    header = ["Dataset", "Model", r"$\tau$", r"$\ell$", r"$\rho$", "Val. acc (loss)", "Base val. acc (loss)",
+              "Candidates"]
+    write_text(tex_path, _tabular(header, body, [row["dataset"] for row in rows],
+                                  "Selected hyperparameters and the validation accuracy % (log-loss) that chose them"))
+    return rows
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.ticker import MaxNLocator
 
-    frame = sweep_frame(base, runs)
-    if style:
-        plt.style.use(str(style))
-    taus = list(dict.fromkeys(frame["tau"]))
-    rhos = sorted(frame["rho"].unique(), reverse=True)
-    palette = dict(zip(rhos, sns.color_palette("magma_r", n_colors=len(rhos) + 1)[1:]))
-    fig, axes = plt.subplots(1, len(taus), figsize=(4.2 * len(taus), 3.4), sharey=True, squeeze=False)
-    base_loss = base["metrics"]["test"]["logloss"]
-    for ax, tau in zip(axes[0], taus):
-        sns.lineplot(data=frame[frame["tau"] == tau], x="layer", y="test_logloss", hue="rho",
-                     hue_order=rhos, palette=palette, marker="o", ax=ax, legend=ax is axes[0][-1])
-        ax.axhline(base_loss, color="black", linestyle="--", linewidth=1, label="base")
-        ax.set_title(tau)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("layer")
-        ax.set_ylabel("test log-loss")
-    handles, labels = axes[0][-1].get_legend_handles_labels()
-    if axes[0][-1].get_legend():
-        axes[0][-1].get_legend().remove()
-    fig.legend(handles, [f"ρ={label}" if label != "base" else label for label in labels],
-               loc="center right", frameon=False, title="kept rank")
-    fig.suptitle(f"{base['model']} · {base['dataset']}: test log-loss under LASER")
-    fig.tight_layout(rect=(0, 0, 0.86, 1))
-    for path in (png_path, pdf_path):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=150)
-    plt.close(fig)
+def number_macros(rows: list[dict], tolerance: float) -> dict[str, str]:
+    """Macro name -> value of the numbers a paper text quotes, from Table 1's rows."""
+    gains = [row["gain"] for row in rows]
+    best = max(rows, key=lambda row: row["gain"])  # the first (dataset, model) wins ties
+    compared = [row for row in rows if row["reproduced"] is not None]
+    return {
+        "lfCells": str(len(rows)),
+        "lfCellsImproved": str(sum(gain > 0 for gain in gains)),
+        "lfMeanGain": f"{fmean(gains):.1f}",
+        "lfMeanLossChange": f"{fmean([row['laser_test_logloss'] - row['base_test_logloss'] for row in rows]):.2f}",
+        "lfMaxGain": f"{best['gain']:.1f}",
+        "lfMaxGainModel": latex_escape(model_name(best["model"])),
+        "lfMaxGainDataset": latex_escape(dataset_name(best["dataset"])),
+        "lfMaxGainBase": f"{best['base_test_acc']:.1f}",
+        "lfMaxGainLaser": f"{best['laser_test_acc']:.1f}",
+        "lfMaxGainTau": latex_tau(best["tau"]),
+        "lfMaxGainLayer": str(best["layer"]),
+        "lfMaxGainRho": f"{best['rho']:g}",
+        "lfCellsCompared": str(len(compared)),
+        "lfCellsReproduced": str(sum(row["reproduced"] == "yes" for row in compared)),
+        "lfPaperMeanGain": f"{fmean([row['paper_gain'] for row in compared]):.1f}" if compared else "--",
+        "lfTolerance": f"{tolerance:g}",
+    }
+
+
+def write_numbers(selections: list[dict], tex_path: str | os.PathLike, paper: dict | None,
+                  tolerance: float) -> dict[str, str]:
+    """``\\newcommand`` macros of the quoted numbers (accuracy points; gains are LASER − base)."""
+    macros = number_macros(table1_rows(selections, paper, tolerance), tolerance)
+    lines = ["% Numbers quoted in the text, from Table 1 (test part; accuracy in %, gains in points).",
+             "% Written by laserflow from the result files; do not edit."]
+    lines += [f"\\newcommand{{\\{name}}}{{{value}}}" for name, value in macros.items()]
+    write_text(tex_path, "\n".join(lines) + "\n")
+    return macros
+
+
+def write_provenance(bases: list[dict], csv_path: str | os.PathLike) -> list[dict]:
+    """Per (dataset, model): device, dtype and the software versions its base evaluation ran with."""
+    rows = [{"dataset": base["dataset"], "model": base["model"], "device": base["provenance"]["device"],
+             "dtype": base["provenance"]["dtype"], **base["provenance"]["software"]}
+            for base in sorted(bases, key=lambda b: (b["dataset"], b["model"]))]
+    if not rows:
+        raise LaserflowError("no base results to record")
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    _write_csv(rows, columns, csv_path)
+    return rows

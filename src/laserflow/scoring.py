@@ -16,7 +16,7 @@ count, so log-loss = −answer_logprob / answer_len.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -32,7 +32,7 @@ TOP_K = 10
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    batch_size: int = 32
+    batch_size: int | str = "auto"
     max_new_tokens: int = 10
     generation_match: str = "full_text"
     show_progress: bool = True
@@ -43,6 +43,16 @@ class ScoringOptions:
             out |= {"max_new_tokens": self.max_new_tokens, "generation_match": self.generation_match,
                     "do_sample": False}
         return out
+
+
+AUTO_BATCH_SIZE = {"cpu": 64, "cuda": 256}
+
+
+def resolve_batch_size(batch_size: int | str, device: torch.device) -> int:
+    """An integer batch size; 'auto' starts from a per-device default (halved on out-of-memory)."""
+    if batch_size == "auto":
+        return AUTO_BATCH_SIZE.get(device.type, 64)
+    return int(batch_size)
 
 
 def _norm(text: str) -> str:
@@ -59,11 +69,6 @@ def answer_length(tokenizer, ids: list[int], answer: str) -> int:
         if tokenizer.decode(ids[-length:]).strip() == target:
             return length
     raise LaserflowError(f"answer {answer!r} is not a token suffix of its question + answer")
-
-
-def _batches(order: list[int], batch_size: int):
-    for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size]
 
 
 def _pad(sequences: list[list[int]], pad_id: int, left: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,6 +226,7 @@ def score_items(model, tokenizer, family: Family, items: list[dict], options: Sc
             f"generation_match '{options.generation_match}' is not one of {', '.join(GENERATION_MATCHES)}"
         )
     device = next(model.parameters()).device
+    options = replace(options, batch_size=resolve_batch_size(options.batch_size, device))
     progress = options.show_progress
     token_text = _TokenText(tokenizer)
     pad_id = tokenizer.pad_token_id

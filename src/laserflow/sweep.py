@@ -6,32 +6,45 @@ import logging
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from . import __version__
-from .io import LaserflowError, read_jsonl, write_json, write_jsonl
+from .io import LaserflowError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from .edits import Edit, parse_level
 from .laser import apply_edits
 from .models import load_model
 from .svd import load_svd_cache
-from .scoring import ScoringOptions, score_items, split_metrics, validation_size
+from .scoring import ScoringOptions, resolve_batch_size, score_items, split_metrics, validation_size
 
 log = logging.getLogger(__name__)
 
 
 def software_versions() -> dict:
-    import snakemake
-    import transformers
+    """Versions of the packages a result depends on, and laserflow's git commit when available."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "snakemake": snakemake.__version__,
-        "laserflow": __version__,
-    }
+    out = {"python": platform.python_version()}
+    for package in ("torch", "transformers", "tokenizers", "datasets", "snakemake", "laserflow"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    out["laserflow_commit"] = _git_commit()
+    return out
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def run_configuration(
@@ -50,8 +63,14 @@ def run_configuration(
     device: str = "cpu",
     scoring: ScoringOptions = ScoringOptions(),
     val_fraction: float = 0.2,
+    model_source: dict | None = None,
+    model_manifest: str | os.PathLike | None = None,
+    dataset_source: dict | None = None,
 ) -> dict:
-    """Evaluate the base model (no edits) or one configuration; write per-item records and a summary."""
+    """Evaluate the base model (no edits) or one configuration; write per-item records and a summary.
+
+    The summary is deterministic for the same inputs on the same machine except its ``timing``.
+    """
     started = time.perf_counter()
     items = read_jsonl(dataset_path)
     if not items:
@@ -62,32 +81,39 @@ def run_configuration(
     edited = time.perf_counter()
     log.info("%s on %s: %s; scoring %d items", model_name, dataset_name,
              [edit.describe() for edit in edits] or "base model", len(items))
+    scoring = replace(scoring, batch_size=resolve_batch_size(scoring.batch_size, next(model.parameters()).device))
     records = score_items(model, tokenizer, family, items, scoring)
     n_val = validation_size(len(records), val_fraction)
     metrics = split_metrics(records, n_val)
     log.info("val acc %.2f (loss %.3f), test acc %.2f (loss %.3f)", metrics["val"]["acc"],
              metrics["val"]["logloss"], metrics["test"]["acc"], metrics["test"]["logloss"])
+    uses_svd = any(edit.intervention == "laser" for edit in edits)
     summary = {
         "model": model_name,
         "dataset": dataset_name,
         "family": family.name,
         "edits": [edit.describe() for edit in edits],
-        "svd": {"mode": svd_mode, "seed": seed} if edits else None,
+        "svd": ({"mode": svd_mode, "seed": seed} | ({"niter": family.randomized_niter} if svd_mode == "randomized" else {}))
+        if uses_svd else None,
         "scoring": scoring.describe(family),
         "n_items": len(records),
         "n_val": n_val,
         "metrics": metrics,
         "items_file": Path(items_path).name,
-        "runtime": {
+        "provenance": {
+            "target": str(summary_path),
+            "model": {"source": model_source, "weights": read_json(model_manifest)["files"] if model_manifest else None},
+            "dataset": {"source": dataset_source, "processed_sha256": sha256_file(dataset_path)},
+            "svd_files": [str(path) for path in svd_paths] if uses_svd and svd_mode == "exact" else [],
             "device": str(next(model.parameters()).device),
             "dtype": dtype,
             "threads": torch.get_num_threads(),
-            "versions": software_versions(),
-            "seconds": {
-                "load": round(load_seconds, 3),
-                "edit": round(edited - started - load_seconds, 3),
-                "score": round(time.perf_counter() - edited, 3),
-            },
+            "software": software_versions(),
+        },
+        "timing": {
+            "load_seconds": round(load_seconds, 3),
+            "edit_seconds": round(edited - started - load_seconds, 3),
+            "score_seconds": round(time.perf_counter() - edited, 3),
         },
     }
     write_jsonl(items_path, records)
@@ -125,4 +151,7 @@ def run_from_job(inputs, outputs, wildcards, params: dict) -> dict:
             generation_match=params["generation_match"],
         ),
         val_fraction=params["val_fraction"],
+        model_source=params.get("model_source"),
+        model_manifest=getattr(inputs, "manifest", None),
+        dataset_source=params.get("dataset_source"),
     )

@@ -1,0 +1,247 @@
+"""laserflow benchmark: evaluation throughput vs the compute floor, SVD caching, job overhead, GPU.
+
+    python benchmarks/bench.py                       # all CPU sections
+    python benchmarks/bench.py --sections gpu        # the full-size GPT-J configuration (GPU)
+
+Prints a table per section and writes JSON (``--out``). Every figure is measured in this run, on
+this machine; see benchmarks/README.md for recorded results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from laserflow.data.counterfact import counterfact_items  # noqa: E402
+from laserflow.edits import Level  # noqa: E402
+from laserflow.families import FAMILIES  # noqa: E402
+from laserflow.io import read_json  # noqa: E402
+from laserflow.laser import svd_factors, truncate  # noqa: E402
+from laserflow.models import load_model  # noqa: E402
+from laserflow.scoring import ScoringOptions, score_items  # noqa: E402
+from laserflow.tiny import TinySpec, build_tiny_model  # noqa: E402
+
+PAPER_RATES = [1, 2, 4, 6, 8, 9, 9.5, 9.9, 9.95]
+
+
+def demo_items(count: int) -> list[dict]:
+    items = counterfact_items(read_json(REPO / "data/demo/counterfact.json"), "demo")
+    repeated = [dict(item, index=i) for i, item in enumerate((items * (count // len(items) + 1))[:count])]
+    return repeated
+
+
+def gemm_gflops(device: str, dtype: torch.dtype, size: int, repeats: int = 5) -> float:
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    sync(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def floor_tokens(tokenizer, family, items, max_new_tokens=10) -> int:
+    """Tokens the model must process per the protocol: one teacher-forced pass (+ generation)."""
+    if family.scoring == "masked":
+        return sum(len(ids) for ids in tokenizer([item["question"] + " <mask>." for item in items]).input_ids)
+    tokens = sum(len(ids) for ids in tokenizer([item["question"] + item["answer"] for item in items]).input_ids)
+    if family.scoring == "generation":
+        tokens += sum(len(ids) + max_new_tokens for ids in tokenizer([item["question"] for item in items]).input_ids)
+    return tokens
+
+
+def timed_scoring(model, tokenizer, family, items, batch_size) -> float:
+    options = ScoringOptions(batch_size=batch_size, show_progress=False)
+    score_items(model, tokenizer, family, items[: min(len(items), 2 * batch_size)], options)  # warm-up
+    sync(str(next(model.parameters()).device))
+    started = time.perf_counter()
+    score_items(model, tokenizer, family, items, options)
+    sync(str(next(model.parameters()).device))
+    return time.perf_counter() - started
+
+
+def section_eval(args) -> list[dict]:
+    """Items/s per family on a tiny model (n_embd 256, 8 layers), batched vs one at a time vs floor."""
+    items = demo_items(args.items)
+    texts = [item["question"] + item["answer"] for item in items]
+    torch.set_num_threads(args.threads)
+    gflops = gemm_gflops("cpu", torch.float32, 1024)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for family_name in ("gptj", "llama", "roberta"):
+            path = Path(tmp) / family_name
+            build_tiny_model(TinySpec(family_name, layers=8, hidden=256, heads=8, intermediate=1024), texts, path)
+            model, tokenizer, family = load_model(path)
+            params = sum(p.numel() for p in model.parameters())
+            batched = timed_scoring(model, tokenizer, family, items, args.batch_size)
+            single_items = items[: args.single_items]
+            single = timed_scoring(model, tokenizer, family, single_items, 1)
+            tokens = floor_tokens(tokenizer, family, items)
+            floor_seconds = 2 * params * tokens / (gflops * 1e9)
+            rows.append({
+                "family": family_name, "parameters": params, "items": len(items), "tokens": tokens,
+                "batch_size": args.batch_size, "items_per_s": len(items) / batched,
+                "one_at_a_time_items_per_s": len(single_items) / single,
+                "floor_items_per_s": len(items) / floor_seconds, "gemm_gflops": gflops,
+                "share_of_floor": floor_seconds / batched,
+            })
+    print_table("evaluation (CPU, float32)", rows,
+                ["family", "parameters", "items_per_s", "one_at_a_time_items_per_s", "floor_items_per_s",
+                 "share_of_floor", "gemm_gflops"])
+    return rows
+
+
+def section_svd(args) -> list[dict]:
+    """The 9-rate grid on one GPT-J fc_in-sized matrix: cached exact SVD vs 9 svd_lowrank calls."""
+    device = args.device
+    torch.set_num_threads(args.threads)
+    weight = torch.randn(16384, 4096, generator=torch.Generator().manual_seed(0)).to(device)
+    ranks = [Level(rate=rate).kept_rank(tuple(weight.shape)) for rate in PAPER_RATES]
+    sync(device)
+    started = time.perf_counter()
+    factors = svd_factors(weight)
+    sync(device)
+    svd_seconds = time.perf_counter() - started
+    for rank in ranks:
+        truncate(factors, rank)
+    sync(device)
+    cached_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for rank in ranks:
+        torch.manual_seed(0)
+        U, S, V = torch.svd_lowrank(weight, q=rank, niter=2)
+        U @ torch.diag(S) @ V.T
+    sync(device)
+    randomized_seconds = time.perf_counter() - started
+    row = {"device": device, "shape": list(weight.shape), "ranks": ranks, "svd_seconds": svd_seconds,
+           "cached_grid_seconds": cached_seconds, "randomized_grid_seconds": randomized_seconds,
+           "speedup": randomized_seconds / cached_seconds}
+    print_table("9-rate grid on a 16384 x 4096 matrix", [row],
+                ["device", "svd_seconds", "cached_grid_seconds", "randomized_grid_seconds", "speedup"])
+    return [row]
+
+
+def section_demo(args) -> list[dict]:
+    """The demo sweep's wall time, and per configuration job what is not model evaluation."""
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", str(args.threads)]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = (REPO / "config.yaml").read_text().replace(
+            "data/demo/counterfact.json", str(REPO / "data/demo/counterfact.json"))
+        (Path(tmp) / "config.yaml").write_text(config)
+        run = snakemake + ["--configfile", "config.yaml"]
+        started = time.perf_counter()
+        subprocess.run(run, cwd=tmp, check=True, capture_output=True)
+        demo_seconds = time.perf_counter() - started
+        summaries = list(Path(tmp).glob("results/*/counterfact/runs/laser/*/*/*.json"))
+        score_seconds = sum(read_json(path)["timing"]["score_seconds"] for path in summaries)
+        target = sorted(summaries)[0].relative_to(tmp)
+        started = time.perf_counter()
+        subprocess.run(run + ["-n", str(target)], cwd=tmp, check=True, capture_output=True)
+        dag_seconds = time.perf_counter() - started
+        overheads = []
+        for _ in range(3):
+            started = time.perf_counter()
+            subprocess.run(run + ["--forcerun", str(target)], cwd=tmp, check=True, capture_output=True)
+            job_seconds = time.perf_counter() - started - dag_seconds
+            overheads.append(job_seconds - read_json(Path(tmp) / target)["timing"]["score_seconds"])
+    row = {"demo_seconds": demo_seconds, "configuration_jobs": len(summaries),
+           "evaluation_seconds_total": score_seconds, "dag_seconds": dag_seconds,
+           "overhead_per_job_seconds": sorted(overheads)[1], "job": str(target)}
+    print_table("demo sweep (snakemake --cores %d)" % args.threads, [row],
+                ["demo_seconds", "configuration_jobs", "evaluation_seconds_total", "overhead_per_job_seconds"])
+    return [row]
+
+
+def section_gpu(args) -> list[dict]:
+    """One full-size CounterFact configuration (65,757 items) on a random GPT-J-6B-shaped fp16 model."""
+    from transformers import AutoModelForCausalLM, GPTJConfig
+
+    if not torch.cuda.is_available():
+        print("gpu section skipped: no CUDA device")
+        return []
+    items = demo_items(65_757)
+    with tempfile.TemporaryDirectory() as tmp:
+        build_tiny_model(TinySpec("gptj", layers=1, hidden=64, heads=4, intermediate=128),
+                         [item["question"] + item["answer"] for item in items[:360]], tmp)
+        _, tokenizer, _ = load_model(tmp)
+    config = GPTJConfig(vocab_size=50400, n_positions=2048, n_embd=4096, n_layer=28, n_head=16, rotary_dim=64,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    with torch.device("cuda"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float16).eval()
+    build_seconds = time.perf_counter() - started
+    family = FAMILIES["gptj"]
+    params = sum(p.numel() for p in model.parameters())
+    name = family.parameter_names("fc_in", 27)[0]
+    weight = dict(model.named_parameters())[name]
+    started = time.perf_counter()
+    factors = svd_factors(weight)
+    with torch.no_grad():
+        weight.copy_(truncate(factors, Level(rate=9.9).kept_rank(tuple(weight.shape))).half())
+    sync("cuda")
+    edit_seconds = time.perf_counter() - started
+    rows = []
+    for batch_size in args.gpu_batch_sizes:
+        seconds = timed_scoring(model, tokenizer, family, items, batch_size)
+        rows.append({"device": torch.cuda.get_device_name(), "parameters": params, "items": len(items),
+                     "batch_size": batch_size, "seconds": seconds, "items_per_s": len(items) / seconds,
+                     "model_build_seconds": build_seconds, "svd_and_edit_seconds": edit_seconds,
+                     "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30})
+    print_table("full-size GPT-J CounterFact configuration (fp16)", rows,
+                ["device", "batch_size", "seconds", "items_per_s", "svd_and_edit_seconds", "peak_memory_gib"])
+    return rows
+
+
+def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
+    print(f"\n## {title}")
+    print(" | ".join(columns))
+    for row in rows:
+        print(" | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in columns))
+
+
+SECTIONS = {"eval": section_eval, "svd": section_svd, "demo": section_demo, "gpu": section_gpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default="eval,svd,demo", help="comma-separated: " + ", ".join(SECTIONS))
+    parser.add_argument("--items", type=int, default=700)
+    parser.add_argument("--single-items", type=int, default=200, help="items for the one-at-a-time loop")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="device of the SVD section")
+    parser.add_argument("--gpu-batch-sizes", type=lambda text: [int(v) for v in text.split(",")], default=[256, 512])
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
+    args = parser.parse_args()
+    results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
+                           "torch": torch.__version__, "threads": args.threads}}
+    for name in args.sections.split(","):
+        results[name] = SECTIONS[name](args)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Figures rendered from the collected run, selection and table files, each as PNG and PDF.
+
+Panels follow the paper's sweep figure: one per matrix type τ *present in the runs*, in the
+paper's order (attention key, query, value, out, MLP input, MLP output, then any other τ); a τ
+the configuration did not sweep gets no panel rather than an empty one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from .io import LaserflowError, atomic_path
+from .paper import TAU_TITLES, dataset_name, model_name
+
+BAR_COLOURS = {"base": "#525252", "LASER": "#d94801", "paper base": "#bdbdbd", "paper LASER": "#fdae6b"}
+TABLE1_BAR_COLUMNS = {"base": "base_test_acc", "LASER": "laser_test_acc",
+                      "paper base": "paper_base_acc", "paper LASER": "paper_laser_acc"}
+
+
+def _pyplot(style: str | os.PathLike | None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if style:
+        plt.style.use(str(style))
+    return plt
+
+
+def _save(plt, fig, png_path: str | os.PathLike, pdf_path: str | os.PathLike) -> None:
+    for path in (png_path, pdf_path):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=150, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _panels(plt, count: int, width: float, height: float, **kwargs):
+    """A figure with ``count`` panels, at most three per row (unused grid cells removed)."""
+    ncols = min(3, count)
+    nrows = math.ceil(count / ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
+    axes = list(grid.flat)
+    for ax in axes[count:]:
+        ax.remove()
+    return fig, axes[:count]
+
+
+def tau_title(tau: str) -> str:
+    return f"{TAU_TITLES[tau]} ({tau})" if tau in TAU_TITLES else tau
+
+
+def panel_order(taus) -> list[str]:
+    """The τ present, in the paper's panel order, then the others in order of appearance."""
+    present = list(dict.fromkeys(taus))
+    paper = [tau for tau in TAU_TITLES if tau in present]
+    return paper + [tau for tau in present if tau not in TAU_TITLES]
+
+
+def reduction(rho: float) -> float:
+    """The paper's "reduction %" of a kept-rank fraction ρ: 100·(1 − ρ)."""
+    return round(100 * (1 - rho), 6)
+
+
+def laser_frame(base: dict, runs: list[dict]):
+    """One row per single-edit LASER run: τ, layer, reduction % = 100·(1 − ρ), val acc, test loss."""
+    import pandas as pd
+
+    records = []
+    for run in runs:
+        if len(run["edits"]) != 1 or run["edits"][0]["intervention"] != "laser":
+            continue
+        edit = run["edits"][0]
+        records.append({"tau": edit["tau"], "layer": edit["layer"], "reduction": reduction(edit["rho"]),
+                        "val_acc": run["metrics"]["val"]["acc"],
+                        "test_logloss": run["metrics"]["test"]["logloss"]})
+    if not records:
+        raise LaserflowError(f"no LASER runs for {base['model']}/{base['dataset']} to plot")
+    return pd.DataFrame.from_records(records)
+
+
+def plot_sweep(base: dict, runs: list[dict], png_path: str | os.PathLike, pdf_path: str | os.PathLike,
+               style: str | os.PathLike | None = None) -> None:
+    """The paper's per-layer sweep figure: test log-loss against layer, one line per reduction
+    percentage (light = small, dark = large), one panel per τ, the base model's loss dashed."""
+    plt = _pyplot(style)
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    frame = laser_frame(base, runs)
+    taus = panel_order(frame["tau"])
+    reductions = sorted(frame["reduction"].unique())
+    colours = dict(zip(reductions, sns.color_palette("magma_r", n_colors=len(reductions) + 1)[1:]))
+    fig, axes = _panels(plt, len(taus), 4.2, 3.4, sharey=True)
+    base_loss = base["metrics"]["test"]["logloss"]
+    for ax, tau in zip(axes, taus):
+        panel = frame[frame["tau"] == tau]
+        for reduction in reductions:
+            line = panel[panel["reduction"] == reduction].sort_values("layer")
+            if len(line):
+                ax.plot(line["layer"].to_numpy(), line["test_logloss"].to_numpy(), color=colours[reduction],
+                        marker="o", markersize=3, linewidth=1.2)
+        ax.axhline(base_loss, color="black", linestyle="--", linewidth=1)
+        ax.set_title(tau_title(tau))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("layer")
+        ax.set_ylabel("test log-loss")
+    handles = [Line2D([], [], color=colours[r], marker="o", markersize=3) for r in reductions]
+    handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1))
+    fig.legend(handles, [f"{r:g}" for r in reductions] + ["base"], title="reduction %",
+               loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(f"{base['model']} · {base['dataset']}: test log-loss under LASER")
+    fig.tight_layout()
+    _save(plt, fig, png_path, pdf_path)
+
+
+def plot_val_heatmaps(base: dict, selection: dict, runs: list[dict], png_path: str | os.PathLike,
+                      pdf_path: str | os.PathLike, style: str | os.PathLike | None = None) -> None:
+    """Validation accuracy (%) over layer × reduction %, one panel per τ on one colour scale;
+    the selected configuration is outlined."""
+    plt = _pyplot(style)
+    import seaborn as sns
+    from matplotlib.patches import Rectangle
+
+    frame = laser_frame(base, runs)
+    taus = panel_order(frame["tau"])
+    reductions = sorted(frame["reduction"].unique())
+    layers = sorted(frame["layer"].unique(), reverse=True)  # layer 0 at the bottom
+    annotate = len(reductions) * len(layers) <= 120
+    fig, axes = _panels(plt, len(taus), max(3.2, 0.35 * len(reductions) + 1.4),
+                        max(2.6, 0.17 * len(layers) + 1.2), layout="constrained")
+    chosen = selection["chosen"]
+    low, high = frame["val_acc"].min(), frame["val_acc"].max()
+    if low == high:  # one colour scale needs a range
+        low, high = low - 0.5, high + 0.5
+    for ax, tau in zip(axes, taus):
+        grid = (frame[frame["tau"] == tau]
+                .pivot_table(index="layer", columns="reduction", values="val_acc")
+                .reindex(index=layers, columns=reductions))
+        sns.heatmap(grid, ax=ax, vmin=low, vmax=high, cmap="viridis", annot=annotate, fmt=".1f", cbar=False,
+                    xticklabels=[f"{r:g}" for r in reductions], yticklabels=math.ceil(len(layers) / 16))
+        ax.grid(False)
+        ax.tick_params(axis="y", labelrotation=0)
+        if chosen["tau"] == tau:
+            column = reductions.index(reduction(chosen["rho"]))
+            ax.add_patch(Rectangle((column, layers.index(chosen["layer"])), 1, 1, fill=False,
+                                   edgecolor="red", linewidth=2))
+        ax.set_title(tau_title(tau))
+        ax.set_xlabel("reduction %")
+        ax.set_ylabel("layer")
+    fig.colorbar(axes[0].collections[0], ax=axes, label="validation accuracy (%)", shrink=0.8)
+    fig.suptitle(f"{base['model']} · {base['dataset']}: validation accuracy (%); "
+                 f"base {base['metrics']['val']['acc']:.1f}, selected outlined")
+    _save(plt, fig, png_path, pdf_path)
+
+
+def plot_table1_bars(table_path: str | os.PathLike, png_path: str | os.PathLike, pdf_path: str | os.PathLike,
+                     style: str | os.PathLike | None = None) -> None:
+    """Table 1 as bars: base, LASER, paper base and paper LASER test accuracy per model, one panel
+    per dataset; the majority-class accuracy as a dashed segment where the dataset has one."""
+    import pandas as pd
+
+    plt = _pyplot(style)
+    import seaborn as sns
+    from matplotlib.patches import Patch
+
+    table = pd.read_csv(table_path)
+    for column in ["dataset", "model", "majority_test_acc", *TABLE1_BAR_COLUMNS.values()]:
+        if column not in table.columns:
+            raise LaserflowError(f"{table_path}: column '{column}' is missing")
+    if table.empty:
+        raise LaserflowError(f"{table_path}: no rows to plot")
+    long = (table.melt(id_vars=["dataset", "model"], value_vars=list(TABLE1_BAR_COLUMNS.values()),
+                       var_name="column", value_name="acc")
+            .dropna(subset=["acc"]))
+    long["kind"] = long["column"].map({column: kind for kind, column in TABLE1_BAR_COLUMNS.items()})
+    datasets = list(dict.fromkeys(table["dataset"]))
+    fig, axes = _panels(plt, len(datasets), max(3.0, 1.1 * table.groupby("dataset").size().max() + 1.0), 3.0,
+                        sharey=True)
+    for ax, dataset in zip(axes, datasets):
+        models = list(table.loc[table["dataset"] == dataset, "model"])
+        sns.barplot(data=long[long["dataset"] == dataset], x="model", y="acc", hue="kind", order=models,
+                    hue_order=list(BAR_COLOURS), palette=BAR_COLOURS, legend=False, ax=ax)
+        majority = table[table["dataset"] == dataset].set_index("model")["majority_test_acc"]
+        for index, model in enumerate(models):
+            if pd.notna(majority[model]):
+                ax.hlines(majority[model], index - 0.4, index + 0.4, colors="black", linestyles="--", linewidth=1)
+        ax.set_xticks(range(len(models)), [model_name(model) for model in models])
+        ax.set_title(dataset_name(dataset))
+        ax.set_xlabel("")
+        ax.set_ylabel("test accuracy (%)")
+    handles = [Patch(color=colour, label=kind) for kind, colour in BAR_COLOURS.items()]
+    handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1, label="majority class"))
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("Table 1: test accuracy, ours beside the paper's")
+    fig.tight_layout()
+    _save(plt, fig, png_path, pdf_path)
