@@ -76,6 +76,8 @@ def test_the_run_writes_table_and_figures_from_the_selections(workdir):
                 for tau in ("fc_in", "fc_out")]
         best = select_best(runs)
         assert selection["chosen"] == best["edits"][0]
+        assert row["base_file"] == f"results/{row['model']}/counterfact/base.json"
+        assert read_json(workdir / row["laser_file"])["edits"] == best["edits"]
         assert (row["tau"], int(row["layer"]), float(row["rho"])) == (best["edits"][0]["tau"], 1, 0.1)
         for ext in ("png", "pdf"):
             assert (workdir / f"results/figures/{row['model']}/counterfact/sweep.{ext}").stat().st_size > 5000

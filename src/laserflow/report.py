@@ -24,6 +24,7 @@ TABLE1_COLUMNS = [
     "gain", "majority_test_acc",
     "paper_base_acc", "paper_base_logloss", "paper_laser_acc", "paper_laser_logloss",
     "paper_tau", "paper_layer", "paper_rho", "paper_gain", "laser_acc_diff", "gain_diff", "reproduced",
+    "base_file", "laser_file",
 ]
 HYPERPARAMETER_COLUMNS = [
     "dataset", "model", "tau", "layer", "rho", "rate",
@@ -62,6 +63,9 @@ def table1_rows(selections: list[dict], paper: dict | None = None,
             "laser_val_logloss": sel["laser"]["val"]["logloss"],
             "gain": sel["laser"]["test"]["acc"] - sel["base"]["test"]["acc"],
             "majority_test_acc": _optional(sel, "baselines.majority.test.acc"),
+            # The result files the row comes from (each carries its full provenance).
+            "base_file": _optional(sel, "files.base"),
+            "laser_file": _optional(sel, "files.chosen"),
         }
         ref = (paper or {}).get((sel["dataset"], sel["model"]))
         if ref is None:
