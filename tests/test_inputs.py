@@ -1,0 +1,72 @@
+"""Bad inputs outside the config: downloads, the hub, and the SVD cache's agreement with a fresh SVD."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from laserflow.data.fetch import download
+from laserflow.edits import Level
+from laserflow.io import LaserflowError
+from laserflow.svd import compute_svd, load_svd_cache
+from laserflow.laser import truncate
+
+
+def test_download_verifies_the_checksum_and_leaves_nothing_on_mismatch(tmp_path):
+    source = tmp_path / "counterfact.json"
+    source.write_text("[]")
+    good = hashlib.sha256(b"[]").hexdigest()
+    target = tmp_path / "out" / "counterfact.raw"
+    assert download(source.as_uri(), target, sha256=good) == good
+    assert target.read_text() == "[]"
+    target.unlink()
+    with pytest.raises(LaserflowError) as err:
+        download(source.as_uri(), target, sha256="0" * 64)
+    assert str(err.value) == f"{source.as_uri()}: sha256 mismatch: expected {'0' * 64}, found {good}"
+    assert list(target.parent.iterdir()) == []
+
+
+def test_an_unreachable_url_says_how_to_use_a_local_copy(tmp_path):
+    url = (tmp_path / "missing.json").as_uri()
+    target = tmp_path / "out.raw"
+    with pytest.raises(LaserflowError) as err:
+        download(url, target, retries=1)
+    assert str(err.value).startswith(f"{url} is unreachable after 1 attempts (")
+    assert str(err.value).endswith("download the file elsewhere and point the dataset's 'local' key at it")
+    assert not target.exists()
+
+
+def test_an_unreachable_hub_names_the_model_and_the_local_alternative(tmp_path):
+    code = (
+        "from laserflow.cli import run_script\n"
+        "from laserflow.models import snapshot\n"
+        "class Job:\n    log = []\n    threads = 1\n"
+        f"run_script(Job, lambda: snapshot('EleutherAI/gpt-j-6B', 'float16', {str(tmp_path / 'model')!r}))\n"
+    )
+    env = dict(os.environ, HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_ETAG_TIMEOUT="3", HF_HUB_DOWNLOAD_TIMEOUT="3")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "laserflow: error: model EleutherAI/gpt-j-6B@float16: the hub is unreachable (")
+    assert "set models.<name>.path to the local directory" in result.stderr
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("rate", [1.0, 6.0, 9.9])
+def test_cached_svd_truncation_equals_a_fresh_svd(tiny_models, tmp_path, rate):
+    cache = tmp_path / "fc_in-1.pt"
+    compute_svd(tiny_models["llama"], "fc_in", 1, cache)
+    (name, factors), = load_svd_cache([cache]).items()
+    from laserflow.models import read_parameters
+
+    weight = read_parameters(tiny_models["llama"], [name])[name].float()
+    rank = Level(rate=rate).kept_rank(tuple(weight.shape))
+    U, S, Vh = torch.linalg.svd(weight, full_matrices=False)
+    fresh = U[:, :rank] @ torch.diag(S[:rank]) @ Vh[:rank]
+    cached = truncate(factors, rank)
+    assert (torch.linalg.norm(cached - fresh) / torch.linalg.norm(fresh)).item() < 1e-5
