@@ -169,3 +169,12 @@ def test_paper_figure_config_sweeps_six_matrix_types_and_fifteen_reductions():
     assert sorted({round(100 * (1 - edit.level.nominal_rho), 6) for edit in edits}) == [
         10, 25, 40, 50, 60, 75, 90, 92.5, 95, 97.5, 98, 98.5, 99, 99.5, 99.75]
     assert [edit.tau for edit in edits[:6 * 15:15]] == ["k_proj", "q_proj", "v_proj", "out_proj", "fc_in", "fc_out"]
+
+
+def test_config_check_names_the_file_and_line_of_malformed_yaml(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models:\n  tiny-gptj:\n    tiny: {family: gptj\nsweep: [\n")
+    assert lf_config.main([str(bad), str(REPO / "config.yaml")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"laserflow: error: {bad}: malformed YAML at line 4"
+    assert captured.out.strip() == f"{REPO / 'config.yaml'}: ok"

@@ -70,3 +70,37 @@ def test_cached_svd_truncation_equals_a_fresh_svd(tiny_models, tmp_path, rate):
     fresh = U[:, :rank] @ torch.diag(S[:rank]) @ Vh[:rank]
     cached = truncate(factors, rank)
     assert (torch.linalg.norm(cached - fresh) / torch.linalg.norm(fresh)).item() < 1e-5
+
+
+def test_a_gated_model_without_a_token_says_what_to_do(tmp_path):
+    """A local server answers every hub request the way the hub answers for a gated repository."""
+    code = (
+        "import http.server, threading\n"
+        "class Gated(http.server.BaseHTTPRequestHandler):\n"
+        "    def _deny(self):\n"
+        "        self.send_response(401)\n"
+        "        self.send_header('X-Error-Code', 'GatedRepo')\n"
+        "        self.send_header('X-Error-Message', 'Access to model meta-llama/Llama-2-7b-hf is restricted.')\n"
+        "        self.send_header('Content-Length', '0')\n"
+        "        self.end_headers()\n"
+        "    do_GET = do_HEAD = _deny\n"
+        "    def log_message(self, *args):\n        pass\n"
+        "server = http.server.HTTPServer(('127.0.0.1', 0), Gated)\n"
+        "threading.Thread(target=server.serve_forever, daemon=True).start()\n"
+        "import os\n"
+        "os.environ['HF_ENDPOINT'] = f'http://127.0.0.1:{server.server_port}'\n"
+        "from laserflow.cli import run_script\n"
+        "from laserflow.models import snapshot\n"
+        "class Job:\n    log = []\n    threads = 1\n"
+        "run_script(Job, lambda: snapshot('meta-llama/Llama-2-7b-hf', 'main', "
+        f"{str(tmp_path / 'model')!r}))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key not in ("HF_TOKEN", "HF_ENDPOINT")}
+    env["HF_HOME"] = str(tmp_path / "hf")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "laserflow: error: model meta-llama/Llama-2-7b-hf is gated: accept its licence on the hub and "
+        "export HF_TOKEN, or set models.<name>.path to a local copy"
+    )
+    assert not (tmp_path / "model").exists()

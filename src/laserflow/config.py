@@ -177,3 +177,26 @@ def check_selected(config: dict, source: str = "config") -> None:
             keys = [tuple(run_key(edit).values()) for edit in selected_edits(config, model, dataset)]
             if len(set(keys)) != len(keys):
                 raise LaserflowError(f"{where}: a configuration is listed twice")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m laserflow.config FILE...`: check config files before a long run.
+
+    Snakemake reports a YAML syntax error without the file or line; this names both.
+    """
+    import sys
+
+    paths = sys.argv[1:] if argv is None else argv
+    status = 0
+    for path in paths:
+        try:
+            load_config(path)
+            print(f"{path}: ok")
+        except LaserflowError as err:
+            print(f"laserflow: error: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
