@@ -8,10 +8,9 @@ import hashlib
 import io
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 
 class LaserflowError(Exception):
@@ -123,12 +122,3 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def run_cli(main: Callable[[], None]) -> None:
-    """Run a script's entry point; a LaserflowError becomes one line on stderr and exit code 1."""
-    try:
-        main()
-    except LaserflowError as err:
-        print(f"laserflow: error: {err}", file=sys.stderr)
-        sys.exit(1)
