@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from laserflow import config as lf_config
+from laserflow import resources as lf_resources
 from laserflow.io import LaserflowError
 
 try:
@@ -78,59 +79,14 @@ def uses_gpu():
     )
 
 
-# Job resources. Memory is host memory (SLURM's --mem): a job holds the whole model in its dtype
-# while loading it, plus the Python, torch and CUDA runtime. GPU memory is not requested: a job
-# gets a whole GPU (GPT-J fp16 needs ~12 GB of it, Llama-2 7B ~14 GB in fp16 and ~28 GB in fp32).
-# Parameters of each family's reference checkpoint and its layers; other sizes scale by layers.
-FAMILY_PARAMETERS = {
-    "gptj": (6_053_381_344, 28),  # EleutherAI/gpt-j-6B
-    "llama": (6_738_415_616, 32),  # meta-llama/Llama-2-7b-hf
-    "roberta": (124_697_433, 12),  # roberta-base, with its masked-LM head
-    "phi": (1_418_270_720, 24),  # microsoft/phi-1_5
-}
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-# Python, torch, transformers, the CUDA context and the Snakemake job process:
-JOB_OVERHEAD_MB = 3000
-TINY_VOCABULARY = 50_000  # an upper bound for the tokenizers trained on the demo data
-
-
-def model_layers(model):
-    spec = model_spec(model)
-    return spec["tiny"].get("layers", 4) if "tiny" in spec else spec["layers"]
-
-
-def model_parameters(model):
-    """Approximate parameter count of a configured model, for memory requests."""
-    spec = model_spec(model)
-    if "tiny" in spec:
-        hidden = spec["tiny"].get("hidden", 256)
-        intermediate = spec["tiny"].get("intermediate", 1024)
-        per_layer = 4 * hidden * hidden + 3 * hidden * intermediate
-        return model_layers(model) * per_layer + 2 * TINY_VOCABULARY * hidden
-    parameters, layers = FAMILY_PARAMETERS[spec["family"]]
-    return parameters * model_layers(model) // layers
-
-
-def megabytes(n_bytes):
-    """A memory request in MB: n_bytes plus 10% and the job overhead, rounded up to 1000 MB."""
-    return -(-(int(n_bytes * 1.1) // 1_000_000 + JOB_OVERHEAD_MB) // 1000) * 1000
-
-
 def model_mem_mb(wildcards):
-    """Host memory of a job that loads the model in its configured dtype (evaluate_*)."""
-    n_bytes = model_parameters(wildcards.model) * DTYPE_BYTES[model_dtype(wildcards)]
-    return megabytes(n_bytes)
+    """Host memory of an evaluate_* job (laserflow.resources)."""
+    return lf_resources.evaluation_mem_mb(config, wildcards.model)
 
 
 def svd_mem_mb(wildcards, input):
-    """Host memory of an svd job. It reads the (τ, ℓ) matrices straight from safetensors (four
-    float32 copies of one layer's weights bound the matrices and their factors); a checkpoint
-    without safetensors (GPT-J's float16 branch has only pytorch_model.bin) is loaded whole in
-    float32 instead. Snakemake re-evaluates this once the model directory exists."""
-    parameters = model_parameters(wildcards.model)
-    if any(Path(input.model).glob("*.safetensors")):
-        return megabytes(4 * 4 * parameters // model_layers(wildcards.model))
-    return megabytes(parameters * (4 + DTYPE_BYTES[model_dtype(wildcards)]))
+    """Host memory of an svd job; re-evaluated once the model directory exists."""
+    return lf_resources.svd_mem_mb(config, wildcards.model, input.model)
 
 
 def gpu_count(wildcards):
@@ -152,11 +108,11 @@ def dataset_file(wildcards):
     return f"resources/data/{wildcards.dataset}.jsonl"
 
 
-def run_files(model, dataset, suffix=".json"):
+def run_files(model, dataset):
     """Every configuration's result file of one (model, dataset), in the original's sweep order."""
     return [
-        "results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}{suffix}".format(
-            model=model, dataset=dataset, suffix=suffix, **lf_config.run_key(edit)
+        "results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.json".format(
+            model=model, dataset=dataset, **lf_config.run_key(edit)
         )
         for edit in lf_config.edits(config, model, dataset)
     ]

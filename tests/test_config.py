@@ -178,3 +178,17 @@ def test_config_check_names_the_file_and_line_of_malformed_yaml(tmp_path, capsys
     captured = capsys.readouterr()
     assert captured.err.strip() == f"laserflow: error: {bad}: malformed YAML at line 4"
     assert captured.out.strip() == f"{REPO / 'config.yaml'}: ok"
+
+
+def test_memory_requests_follow_the_paper_models_size_and_dtype(tmp_path):
+    from laserflow import resources
+
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml")
+    # GPT-J 6.05 B × 2 bytes, Llama-2 6.74 B × 4 bytes, RoBERTa 125 M × 4 bytes; +10% and 3 GB, in 1 GB steps.
+    assert [resources.evaluation_mem_mb(config, model) for model in ("gptj", "llama2", "roberta")] == [
+        17000, 33000, 4000]
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    # One layer's matrices in float32, four copies, when the weights can be read tensor by tensor.
+    assert resources.svd_mem_mb(config, "gptj", tmp_path) == 7000  # 16 B × 6.05 B / 28 = 3.46 GB
+    # GPT-J's float16 branch has only pytorch_model.bin: the whole model in float32 plus its fp16 load.
+    assert resources.svd_mem_mb(config, "gptj", tmp_path / "empty") == 43000

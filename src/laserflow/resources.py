@@ -1,0 +1,61 @@
+"""Job resource requests (host memory) estimated from a configured model, for local and SLURM runs.
+
+A job holds the whole model in its dtype while loading it, plus the Python, torch and CUDA runtime.
+GPU memory is not requested: a job gets a whole GPU (GPT-J fp16 needs ~12 GB of it, Llama-2 7B
+~14 GB in fp16 and ~28 GB in fp32).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import model_info, tiny_spec
+
+# Parameters of each family's reference checkpoint and its layers; other sizes scale by layers.
+FAMILY_PARAMETERS = {
+    "gptj": (6_053_381_344, 28),  # EleutherAI/gpt-j-6B
+    "llama": (6_738_415_616, 32),  # meta-llama/Llama-2-7b-hf
+    "roberta": (124_697_433, 12),  # roberta-base, with its masked-LM head
+    "phi": (1_418_270_720, 24),  # microsoft/phi-1_5
+}
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+JOB_OVERHEAD_MB = 3000  # Python, torch, transformers, the CUDA context and the job process
+TINY_VOCABULARY = 50_000  # an upper bound for the tokenizers trained on the demo data
+
+
+def model_parameters(config: dict, model: str) -> int:
+    """Approximate parameter count of a configured model."""
+    spec = config["models"][model]
+    layers = model_info(config, model).layers
+    if "tiny" in spec:
+        tiny = tiny_spec(spec)
+        per_layer = 4 * tiny.hidden * tiny.hidden + 3 * tiny.hidden * tiny.intermediate
+        return layers * per_layer + 2 * TINY_VOCABULARY * tiny.hidden
+    parameters, reference_layers = FAMILY_PARAMETERS[spec["family"]]
+    return parameters * layers // reference_layers
+
+
+def megabytes(n_bytes: int) -> int:
+    """A memory request in MB: n_bytes plus 10% and the job overhead, rounded up to 1000 MB."""
+    return -(-(int(n_bytes * 1.1) // 1_000_000 + JOB_OVERHEAD_MB) // 1000) * 1000
+
+
+def evaluation_mem_mb(config: dict, model: str) -> int:
+    """Host memory of a job that loads the model in its configured dtype."""
+    dtype = config["models"][model].get("dtype", "float32")
+    return megabytes(model_parameters(config, model) * DTYPE_BYTES[dtype])
+
+
+def svd_mem_mb(config: dict, model: str, model_dir: str | os.PathLike) -> int:
+    """Host memory of an svd job.
+
+    It reads the (τ, ℓ) matrices straight from safetensors (four float32 copies of one layer's
+    weights bound the matrices and their factors); a checkpoint without safetensors (GPT-J's
+    float16 branch has only pytorch_model.bin) is loaded whole in float32 instead.
+    """
+    parameters = model_parameters(config, model)
+    if any(Path(model_dir).glob("*.safetensors")):
+        return megabytes(4 * 4 * parameters // model_info(config, model).layers)
+    dtype = config["models"][model].get("dtype", "float32")
+    return megabytes(parameters * (4 + DTYPE_BYTES[dtype]))
