@@ -24,7 +24,8 @@ include: "rules/report.smk"
 localrules:
     download_dataset,
     snapshot_model,
-    prepare_counterfact,
+    fetch_hub_dataset,
+    prepare_dataset,
     select,
     table1,
     hyperparameters,

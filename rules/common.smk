@@ -50,15 +50,17 @@ def model_spec(model):
     return config["models"][model]
 
 
-def model_dir(wildcards):
+def model_path(model):
     """A model's directory: the configured local path, or where the models stage puts it."""
-    spec = model_spec(wildcards.model)
+    spec = model_spec(model)
     if "tiny" in spec:
-        return f"resources/models/{wildcards.model}"
+        return f"resources/models/{model}"
     # A pinned hub snapshot or a local copy: a new timestamp alone must not rerun the sweep.
-    return ancient(
-        spec["path"] if "path" in spec else f"resources/models/{wildcards.model}"
-    )
+    return ancient(spec["path"] if "path" in spec else f"resources/models/{model}")
+
+
+def model_dir(wildcards):
+    return model_path(wildcards.model)
 
 
 def model_dtype(wildcards):
@@ -177,18 +179,36 @@ def dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-def raw_dataset(wildcards):
-    """The raw source file: a configured local file, or the download of its URL."""
-    spec = dataset_spec(wildcards)
+def raw_source(dataset):
+    """A dataset's raw source file: the configured local file, or where the data stage fetches it."""
+    spec = config["datasets"][dataset]
     if "local" in spec:
         return spec["local"]
-    # sha256-checked download: a new timestamp alone must not rerun everything downstream.
-    return ancient(f"resources/downloads/{wildcards.dataset}.raw")
+    # A checksummed download or a pinned hub revision: a new timestamp alone must not rerun
+    # everything downstream.
+    suffix = "raw" if "url" in spec else "json"
+    return ancient(f"resources/downloads/{dataset}.{suffix}")
+
+
+def raw_dataset(wildcards):
+    return raw_source(wildcards.dataset)
+
+
+def datasets_from(source):
+    """Configured datasets whose source is ``source`` (url or hub)."""
+    return [name for name, spec in config["datasets"].items() if source in spec]
+
+
+def answer_tokenizer(wildcards):
+    """HotPotQA's answer filter reads this model's tokenizer (none for other datasets)."""
+    model = dataset_spec(wildcards).get("answer_tokenizer")
+    return [] if model is None else model_path(model)
 
 
 def tiny_model_corpus(wildcards):
-    """Tiny tokenizers are trained on every configured dataset, so answers are one token."""
-    return [f"resources/data/{dataset}.jsonl" for dataset in config["datasets"]]
+    """Tiny tokenizers are trained on every configured dataset's raw text, so that the words the
+    protocol needs as one token (answers, label words) are one token."""
+    return [raw_source(dataset) for dataset in config["datasets"]]
 
 
 def model_spec_of(wildcards):
@@ -209,7 +229,14 @@ def name_pattern(names):
 
 
 EVALUATION_SOURCES = package_sources(
-    "families.py", "laser.py", "models.py", "scoring.py", "svd.py", "sweep.py"
+    "data/catalog.py",
+    "families.py",
+    "laser.py",
+    "models.py",
+    "prompts.py",
+    "scoring.py",
+    "svd.py",
+    "sweep.py",
 )
 FIGURE_SOURCES = package_sources("figures.py", "paper.py", "records.py")
 
@@ -222,8 +249,10 @@ def evaluation_params(wildcards):
         "dtype": model_dtype(wildcards),
         "device": config["evaluation"]["device"],
         "batch_size": batch_size(wildcards),
-        "max_new_tokens": config["evaluation"]["max_new_tokens"],
+        "max_new_tokens": config["evaluation"].get("max_new_tokens"),
         "generation_match": config["evaluation"]["generation_match"],
+        "masked_loss": config["evaluation"]["masked_loss"],
+        "truthfulqa_prompt": config["evaluation"]["truthfulqa_prompt"],
         "val_fraction": config["selection"]["val_fraction"],
         "svd": (
             config["svd"]

@@ -6,6 +6,8 @@ rule download_dataset:
         raw="resources/downloads/{dataset}.raw",
     log:
         "logs/data/download_{dataset}.log",
+    wildcard_constraints:
+        dataset=name_pattern(datasets_from("url")),
     conda:
         "../envs/laserflow.yaml"
     params:
@@ -14,19 +16,49 @@ rule download_dataset:
         "../scripts/download.py"
 
 
-rule prepare_counterfact:
+rule fetch_hub_dataset:
+    input:
+        code=package_sources("data/catalog.py", "data/hub.py"),
+    output:
+        raw="resources/downloads/{dataset}.json",
+    log:
+        "logs/data/fetch_{dataset}.log",
+    wildcard_constraints:
+        dataset=name_pattern(datasets_from("hub")),
+    conda:
+        "../envs/laserflow.yaml"
+    resources:
+        downloads=1,
+    params:
+        spec=dataset_spec,
+    script:
+        "../scripts/fetch_hub_dataset.py"
+
+
+rule prepare_dataset:
     input:
         raw=raw_dataset,
-        code=package_sources("data/__init__.py", "data/counterfact.py"),
+        tokenizer=answer_tokenizer,
+        code=package_sources(
+            "data/__init__.py",
+            "data/catalog.py",
+            "data/counterfact.py",
+            "data/hotpotqa.py",
+            "data/fever.py",
+            "data/bios.py",
+            "data/truthfulqa.py",
+            "data/bigbench.py",
+        ),
     output:
         dataset="resources/data/{dataset}.jsonl",
     log:
         "logs/data/prepare_{dataset}.log",
-    wildcard_constraints:
-        dataset="counterfact",
     conda:
         "../envs/laserflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
     params:
         spec=dataset_spec,
     script:
-        "../scripts/prepare_counterfact.py"
+        "../scripts/prepare_dataset.py"

@@ -4,7 +4,7 @@
 rule build_tiny_model:
     input:
         corpus=tiny_model_corpus,
-        code=package_sources("tiny.py"),
+        code=package_sources("tiny.py", "prompts.py", "data/__init__.py"),
     output:
         model=directory("resources/models/{model}"),
     log:
@@ -18,6 +18,7 @@ rule build_tiny_model:
         mem_mb=2000,
     params:
         spec=model_spec_of,
+        datasets=list(config["datasets"]),
     script:
         "../scripts/build_tiny_model.py"
 

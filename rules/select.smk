@@ -5,7 +5,8 @@ rule select:
     input:
         base=base_file,
         runs=laser_run_files,
-        code=package_sources("select.py"),
+        dataset=dataset_file,
+        code=package_sources("select.py", "data/catalog.py"),
     output:
         selection="results/{model}/{dataset}/selection.json",
     log:

@@ -6,7 +6,8 @@ from laserflow.tiny import build_tiny_model, corpus_texts
 
 
 def main():
-    build_tiny_model(tiny_spec(snakemake.params.spec), corpus_texts(snakemake.input.corpus), snakemake.output.model)
+    sources = dict(zip(snakemake.params.datasets, snakemake.input.corpus))
+    build_tiny_model(tiny_spec(snakemake.params.spec), corpus_texts(sources), snakemake.output.model)
 
 
 run_script(snakemake, main)

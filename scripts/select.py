@@ -5,7 +5,12 @@ from laserflow.select import select_files
 
 
 def main():
-    select_files(snakemake.input.base, list(snakemake.input.runs), snakemake.output.selection)
+    select_files(
+        snakemake.input.base,
+        list(snakemake.input.runs),
+        snakemake.output.selection,
+        snakemake.input.dataset,
+    )
 
 
 run_script(snakemake, main)

@@ -9,7 +9,10 @@ import torch
 
 from laserflow.io import LaserflowError
 from laserflow.models import load_model
-from laserflow.scoring import ScoringOptions, _masked_prompt, answer_length, score_items
+from laserflow.prompts import masked_fact_prompt
+from laserflow.scoring import ScoringOptions, answer_length, describe_scoring, score_items
+
+from conftest import SAMPLE_ITEMS
 
 
 @pytest.mark.parametrize("family", ["gptj", "llama", "roberta", "phi"])
@@ -41,8 +44,8 @@ def test_next_token_scoring_is_the_reference_computation(tiny_models, demo_items
 
 
 def test_masked_prompt_adds_a_space_unless_the_question_ends_with_one():
-    assert _masked_prompt("The capital of France is") == "The capital of France is <mask>."
-    assert _masked_prompt("Thierry Henry plays ") == "Thierry Henry plays <mask>."
+    assert masked_fact_prompt("The capital of France is") == "The capital of France is <mask>."
+    assert masked_fact_prompt("Thierry Henry plays ") == "Thierry Henry plays <mask>."
 
 
 def test_generation_match_full_text_counts_an_answer_inside_the_question(tiny_models):
@@ -76,3 +79,107 @@ def test_masked_scoring_rejects_multi_token_answers(tiny_models):
         score_items(model, tokenizer, family, [item], ScoringOptions(show_progress=False))
     assert str(err.value).startswith("item 7: answer ' Parisxyzzy' is ")
     assert str(err.value).endswith("tokens; the masked-LM protocol needs one")
+
+
+@pytest.mark.parametrize("family", ["gptj", "llama", "roberta", "phi"])
+@pytest.mark.parametrize("dataset", sorted(SAMPLE_ITEMS))
+def test_every_dataset_batched_equals_one_item_at_a_time(tiny_models, family, dataset):
+    model, tokenizer, detected = load_model(tiny_models[family])
+    items = SAMPLE_ITEMS[dataset]
+    options = dict(show_progress=False, max_new_tokens=4)
+    batched = score_items(model, tokenizer, detected, items, ScoringOptions(batch_size=3, **options), dataset)
+    single = score_items(model, tokenizer, detected, items, ScoringOptions(batch_size=1, **options), dataset)
+    assert [r["index"] for r in batched] == [item["index"] for item in items]
+    for left, right in zip(batched, single):
+        assert (left["correct"], left["prediction"], left["answer_len"]) == \
+            (right["correct"], right["prediction"], right["answer_len"])
+        assert left["answer_logprob"] == pytest.approx(right["answer_logprob"], abs=1e-4)
+        assert left.get("choice_logprobs") == pytest.approx(right.get("choice_logprobs"), abs=1e-4)
+
+
+def _last_logprobs(model, tokenizer, text: str) -> torch.Tensor:
+    with torch.inference_mode():
+        ids = tokenizer(text, return_tensors="pt").input_ids
+        return torch.log_softmax(model(ids).logits[0, -1], dim=-1)
+
+
+@pytest.mark.parametrize("family, words", [("gptj", (" false", " true")), ("llama", ("false", "true"))])
+def test_fever_compares_the_label_tokens_at_the_last_position(tiny_models, family, words):
+    model, tokenizer, detected = load_model(tiny_models[family])
+    items = SAMPLE_ITEMS["fever"]
+    records = score_items(model, tokenizer, detected, items, ScoringOptions(show_progress=False), "fever")
+    for item, record in zip(items, records):
+        prompt = "Consider the following claim: " + item["question"].strip()
+        prompt += (" " if item["question"].endswith(".") or item["question"].endswith("?") else ". ")
+        logprobs = _last_logprobs(model, tokenizer, prompt + "Is this claim true or false. The claim is")
+        ids = [tokenizer(word, add_special_tokens=False).input_ids for word in words]
+        assert all(len(token) == 1 for token in ids)
+        reference = [logprobs[token[0]].item() for token in ids]
+        assert record["choice_logprobs"] == pytest.approx(reference, abs=1e-5)
+        assert record["answer_logprob"] == pytest.approx(reference[item["label"]], abs=1e-5)
+        assert record["answer_len"] == 1
+        assert record["correct"] == (reference[item["label"]] > reference[1 - item["label"]])
+
+
+def test_multi_token_choices_sum_the_choice_log_probs(tiny_models):
+    """GPT-J's byte-level tokens split "non-entailment": each choice is scored as prompt + " " + choice."""
+    model, tokenizer, detected = load_model(tiny_models["gptj"])
+    items = SAMPLE_ITEMS["bigbench_epistemic"]
+    records = score_items(model, tokenizer, detected, items, ScoringOptions(show_progress=False), "bigbench_epistemic")
+    assert describe_scoring(ScoringOptions(), detected, tokenizer, "bigbench_epistemic", items[0])["method"] == "sequences"
+    for item, record in zip(items, records):
+        sums, lengths = [], []
+        for choice in ("entailment", "non-entailment"):
+            ids = tokenizer(item["question"] + " " + choice).input_ids
+            n = answer_length(tokenizer, ids, " " + choice)
+            with torch.inference_mode():
+                logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
+            sums.append(sum(logprobs[p - 1, ids[p]].item() for p in range(len(ids) - n, len(ids))))
+            lengths.append(n)
+        assert lengths[1] > 1
+        assert record["choice_logprobs"] == pytest.approx(sums, abs=1e-4)
+        assert record["answer_len"] == lengths[item["label"]]
+        assert record["correct"] == (max(range(2), key=lambda i: (sums[i], -i)) == item["label"])
+
+
+@pytest.mark.parametrize("masked_loss, extra", [("original", 1), ("corrected", 0)])
+def test_roberta_open_answers_mask_the_answer_and_fill_five_masks(tiny_models, masked_loss, extra):
+    model, tokenizer, detected = load_model(tiny_models["roberta"])
+    item = SAMPLE_ITEMS["bigbench_wikidata"][1]
+    (record,) = score_items(model, tokenizer, detected, [item],
+                            ScoringOptions(show_progress=False, masked_loss=masked_loss), "bigbench_wikidata")
+    ids = tokenizer(item["question"] + " " + item["answer"], add_special_tokens=False).input_ids
+    n = answer_length(tokenizer, ids, item["answer"])
+    masked = ids[:-n] + [tokenizer.mask_token_id] * n
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(model(torch.tensor([masked])).logits[0], dim=-1)
+        fill_ids = tokenizer(item["question"] + " <mask>" * 5).input_ids
+        fill = model(torch.tensor([fill_ids])).logits[0].argmax(-1)
+    assert record["answer_logprob"] == pytest.approx(sum(logprobs[p, ids[p]].item() for p in range(len(ids) - n, len(ids))), abs=1e-5)
+    assert record["answer_len"] == n + extra
+    positions = [p for p, token in enumerate(fill_ids) if token == tokenizer.mask_token_id]
+    assert record["prediction"] == tokenizer.decode(fill[positions].tolist()).strip()
+    assert record["correct"] == (item["answer"].lower() in record["prediction"].lower())
+    assert describe_scoring(ScoringOptions(masked_loss=masked_loss), detected, tokenizer, "bigbench_wikidata",
+                            item) == {"method": "mask_fill", "batch_size": "auto", "masks": 5, "masked_loss": masked_loss}
+
+
+def test_generation_length_is_the_datasets_unless_configured(tiny_models):
+    model, tokenizer, detected = load_model(tiny_models["gptj"])
+    item = SAMPLE_ITEMS["hotpotqa"][0]
+    described = describe_scoring(ScoringOptions(), detected, tokenizer, "hotpotqa", item)
+    assert described == {"method": "generation", "batch_size": "auto", "max_new_tokens": 15,
+                         "generation_match": "full_text", "do_sample": False}
+    assert describe_scoring(ScoringOptions(max_new_tokens=3), detected, tokenizer, "hotpotqa", item)["max_new_tokens"] == 3
+    (record,) = score_items(model, tokenizer, detected, [item], ScoringOptions(show_progress=False), "hotpotqa")
+    prompt = tokenizer(item["question"] + "? The answer is", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        reference = model.generate(prompt, max_new_tokens=15, min_new_tokens=1, do_sample=False,
+                                   pad_token_id=tokenizer.pad_token_id)[0, prompt.shape[1]:]
+    assert record["prediction"] == tokenizer.decode(reference, skip_special_tokens=True)
+
+
+def test_unknown_switch_values_are_refused(tiny_models):
+    model, tokenizer, detected = load_model(tiny_models["roberta"])
+    with pytest.raises(LaserflowError, match="masked_loss 'sum' is not one of original, corrected"):
+        score_items(model, tokenizer, detected, SAMPLE_ITEMS["fever"], ScoringOptions(masked_loss="sum"), "fever")

@@ -148,7 +148,23 @@ def check(config: dict, source: str = "config") -> None:
                     f"{source}: sweep.layers: layer {layer} is beyond model '{name}' "
                     f"(layers 0..{info.layers - 1})"
                 )
+    check_datasets(config, source)
     check_selected(config, source)
+
+
+def check_datasets(config: dict, source: str = "config") -> None:
+    """HotPotQA names the configured model whose tokenizer filters its answers."""
+    for name, spec in config["datasets"].items():
+        tokenizer = spec.get("answer_tokenizer")
+        if name == "hotpotqa" and tokenizer is None:
+            raise LaserflowError(
+                f"{source}: datasets.hotpotqa.answer_tokenizer: required: the configured model whose "
+                "tokenizer filters answers to at most 15 ids (the original uses Llama-2's for every model)"
+            )
+        if tokenizer is not None and tokenizer not in config["models"]:
+            raise LaserflowError(
+                f"{source}: datasets.{name}.answer_tokenizer: '{tokenizer}' is not a configured model"
+            )
 
 
 def check_selected(config: dict, source: str = "config") -> None:

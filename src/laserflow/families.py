@@ -19,6 +19,9 @@ class Family:
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group name -> τ list
     scoring: str = "next_token"  # how CounterFact-style questions are scored
     randomized_niter: int = 2  # svd_lowrank power iterations in the original code
+    # Text whose one token stands for a label word: " true" (GPT-J, RoBERTa), or "true" after
+    # BOS for Llama, whose SentencePiece tokenizer adds the word-start marker itself.
+    label_prefix: str = " "
 
     @property
     def taus(self) -> list[str]:
@@ -71,6 +74,7 @@ LLAMA = Family(
     },
     groups=_groups(("k_proj", "q_proj", "v_proj", "out_proj"), ("fc_in", "fc_up", "fc_out")),
     scoring="generation",
+    label_prefix="",
 )
 
 ROBERTA = Family(

@@ -1,48 +1,60 @@
-"""Batched scoring of question/answer items, per model family, as in the original scripts.
+"""Batched scoring of processed items, per dataset and model family, as in the original scripts.
 
-- next_token (GPT-J, Phi): the top-1 next token after the question equals the answer
-  (lower-cased, stripped); top-5/top-10 membership is recorded too.
-- generation (Llama): greedy generation (``do_sample=False``) of ``max_new_tokens``; correct if the
-  answer is contained in the decoded text. The original decodes prompt + continuation, so an
-  answer already present in the question counts ("full_text", the default for fidelity);
-  "continuation" tests the new tokens only.
-- masked (RoBERTa): ``question + "<mask>."`` (a space before the mask unless the question ends
-  with one); the top-1 token at the mask equals the answer.
+Each item becomes a request (``laserflow.prompts``); requests become rows, one forward
+sequence each, scored in length-sorted batches:
+- next_token (CounterFact on GPT-J, Phi): the top-1 next token after the question equals the
+  answer (lower-cased, stripped); top-5/top-10 membership is recorded too.
+- generation (Llama's CounterFact, open-ended questions): greedy generation (``do_sample=False``)
+  of the dataset's ``max_new_tokens``; correct if the answer is contained in the decoded text. The
+  original decodes prompt + continuation, so an answer already present in the question counts
+  ("full_text", the default for fidelity); "continuation" tests the new tokens only.
+- mask_token (RoBERTa CounterFact): the top-1 token at the mask equals the answer.
+- mask_fill (RoBERTa open-ended): the argmax tokens at five masks appended to the prompt, decoded,
+  contain the answer.
+- labels: the label words' log-probs at the last position (or the mask); two labels are correct
+  only when the gold one is strictly greater, more take the argmax.
+- sequences (BIG-bench choices of several tokens, and RoBERTa's): argmax of the summed log-prob of
+  prompt + " " + choice (unnormalised, as the original).
 
 Every item also gets the gold answer's log-probability under the full vocabulary and its token
-count, so log-loss = −answer_logprob / answer_len.
+count, so log-loss = −answer_logprob / answer_len. RoBERTa's masked answers count one token too
+many in the original (``masked_loss: original``); ``corrected`` divides by the masked tokens.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
+from .data.catalog import dataset_info
 from .families import Family
 from .io import LaserflowError
+from .prompts import MASK, TRUTHFULQA_PROMPTS, Request, build_request
 
 log = logging.getLogger(__name__)
 
 GENERATION_MATCHES = ("full_text", "continuation")
+MASKED_LOSSES = ("original", "corrected")
 TOP_K = 10
 
 
 @dataclass(frozen=True)
 class ScoringOptions:
     batch_size: int | str = "auto"
-    max_new_tokens: int = 10
+    max_new_tokens: int | None = None  # None: the dataset's (15 for HotPotQA, 10 otherwise)
     generation_match: str = "full_text"
+    masked_loss: str = "original"
+    truthfulqa_prompt: str = "original"
     show_progress: bool = True
 
-    def describe(self, family: Family) -> dict:
-        out = {"method": family.scoring, "batch_size": self.batch_size}
-        if family.scoring == "generation":
-            out |= {"max_new_tokens": self.max_new_tokens, "generation_match": self.generation_match,
-                    "do_sample": False}
-        return out
+    def check(self) -> None:
+        for key, valid in (("generation_match", GENERATION_MATCHES), ("masked_loss", MASKED_LOSSES),
+                           ("truthfulqa_prompt", TRUTHFULQA_PROMPTS)):
+            if getattr(self, key) not in valid:
+                raise LaserflowError(f"{key} '{getattr(self, key)}' is not one of {', '.join(valid)}")
 
 
 AUTO_BATCH_SIZE = {"cpu": 64, "cuda": 256}
@@ -120,17 +132,6 @@ class _TokenText:
         return self.cache[token]
 
 
-def _topk_records(token_text: _TokenText, logprobs: torch.Tensor, answers: list[str]) -> list[dict]:
-    """Top-1 prediction and top-5/top-10 membership of each row's answer (lower-cased, stripped)."""
-    top = torch.topk(logprobs, k=min(TOP_K, logprobs.shape[-1]), dim=-1).indices.tolist()
-    out = []
-    for tokens, answer in zip(top, answers):
-        texts = [token_text(token) for token in tokens]
-        hits = [_norm(text) == _norm(answer) for text in texts]
-        out.append({"prediction": texts[0], "correct": hits[0], "top5": any(hits[:5]), "top10": any(hits[:10])})
-    return out
-
-
 def _head_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """Log-softmax over the full vocabulary at the (row, col) positions only.
 
@@ -141,117 +142,206 @@ def _head_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Ten
     return torch.log_softmax(model.lm_head(hidden[rows, cols]).float(), dim=-1)
 
 
-def _teacher_forced(model, token_text: _TokenText, pad_id: int, batch: list[dict], device) -> list[dict]:
-    """One forward pass over question + answer: answer log-prob and the next-token top-k."""
-    ids, mask = _pad([item["_ids"] for item in batch], pad_id, left=False, device=device)
-    rows, cols, starts = [], [], []
-    for row, item in enumerate(batch):
-        first_answer = len(item["_ids"]) - item["_answer_len"]
-        starts.append(len(cols))
-        rows += [row] * item["_answer_len"]
-        cols += range(first_answer - 1, len(item["_ids"]) - 1)
-    rows_t = torch.tensor(rows, device=device)
-    cols_t = torch.tensor(cols, device=device)
-    logprobs = _head_logprobs(model, ids, mask, rows_t, cols_t)
-    gold = logprobs.gather(1, ids[rows_t, cols_t + 1][:, None])[:, 0].tolist()
-    firsts = torch.tensor(starts, device=device)
-    top = _topk_records(token_text, logprobs[firsts], [item["answer"] for item in batch])
+@dataclass
+class _Row:
+    """One forward sequence and what is read from it.
+
+    ``positions`` are where distributions are read (for a causal model, the position before each
+    scored token); ``targets`` the gold token at each; ``candidates`` label tokens compared at the
+    first position.
+    """
+
+    ids: list[int]
+    positions: list[int]
+    targets: list[int] = field(default_factory=list)
+    candidates: list[int] = field(default_factory=list)
+
+
+def _read_batch(model, pad_id: int, batch: list[_Row], device) -> list[dict]:
+    """Target log-probs, argmax tokens, top-k at the first position and candidate log-probs."""
+    ids, mask = _pad([row.ids for row in batch], pad_id, left=False, device=device)
+    rows, cols, firsts = [], [], []
+    for number, row in enumerate(batch):
+        firsts.append(len(cols))
+        rows += [number] * len(row.positions)
+        cols += row.positions
+    logprobs = _head_logprobs(model, ids, mask, torch.tensor(rows, device=device), torch.tensor(cols, device=device))
+    targets = torch.tensor([t for row in batch for t in (row.targets or [0] * len(row.positions))], device=device)
+    target_lp = logprobs.gather(1, targets[:, None])[:, 0].tolist()
+    argmax = logprobs.argmax(-1).tolist()
+    first = logprobs[torch.tensor(firsts, device=device)]
+    top = torch.topk(first, k=min(TOP_K, first.shape[-1]), dim=-1).indices.tolist()
+    width = max(len(row.candidates) for row in batch)
+    candidate_ids = torch.tensor([row.candidates + [0] * (width - len(row.candidates)) for row in batch], device=device)
+    candidate_lp = first.gather(1, candidate_ids).tolist() if width else [[] for _ in batch]
     out = []
-    for item, start, record in zip(batch, starts, top):
-        answer_logprob = sum(gold[start:start + item["_answer_len"]])
-        out.append({"answer_logprob": answer_logprob, "answer_len": item["_answer_len"]} | record)
+    for number, (row, start) in enumerate(zip(batch, firsts)):
+        span = slice(start, start + len(row.positions))
+        out.append({"target_logprobs": target_lp[span] if row.targets else [], "argmax": argmax[span],
+                    "top": top[number], "candidates": candidate_lp[number][:len(row.candidates)]})
     return out
 
 
-def _prepare_causal(tokenizer, items: list[dict]) -> list[dict]:
-    encoded = tokenizer([item["question"] + item["answer"] for item in items]).input_ids
-    return [
-        item | {"_ids": ids, "_answer_len": answer_length(tokenizer, ids, item["answer"])}
-        for item, ids in zip(items, encoded)
-    ]
-
-
-def _generate(model, tokenizer, batch: list[dict], options: ScoringOptions, device) -> list[dict]:
+def _generate(model, tokenizer, batch: list[dict], max_new_tokens: int, device) -> list[list[int]]:
+    """Greedy continuations (token ids) of left-padded prompts."""
     from transformers import GenerationConfig
 
-    prompts = [tokenizer(item["question"]).input_ids for item in batch]
-    ids, mask = _pad(prompts, tokenizer.pad_token_id, left=True, device=device)
+    ids, mask = _pad([entry["ids"] for entry in batch], tokenizer.pad_token_id, left=True, device=device)
     config = GenerationConfig(
-        do_sample=False, max_new_tokens=options.max_new_tokens, min_new_tokens=1,
+        do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=1,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id)
     generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-    out = []
-    for row, item in enumerate(batch):
-        new_tokens = generated[row, ids.shape[1]:].tolist()
-        continuation = tokenizer.decode(new_tokens, skip_special_tokens=True)
-        full_text = tokenizer.decode(prompts[row] + new_tokens, skip_special_tokens=True)
-        text = full_text if options.generation_match == "full_text" else continuation
-        out.append({"correct": _norm(item["answer"]) in _norm(text), "prediction": continuation})
-    return out
+    return generated[:, ids.shape[1]:].tolist()
 
 
-def _masked_prompt(question: str) -> str:
-    return f"{question}<mask>." if question.endswith(" ") else f"{question} <mask>."
+class _RowBuilder:
+    """Turns requests into rows; each request keeps the indices of its rows."""
+
+    def __init__(self, tokenizer, family: Family):
+        self.tokenizer = tokenizer
+        self.masked = family.scoring == "masked"
+        self.protocol = "masked-LM" if self.masked else family.name
+        self.rows: list[_Row] = []
+
+    def add(self, row: _Row) -> int:
+        self.rows.append(row)
+        return len(self.rows) - 1
+
+    def continuation(self, prompt: str, continuation: str) -> int:
+        """Teacher forcing (causal) or masking (RoBERTa) of the continuation's tokens after the prompt."""
+        if self.masked:
+            # The original scores f"{prompt} {answer}" without special tokens, the answer masked.
+            ids = self.tokenizer(prompt + continuation, add_special_tokens=False).input_ids
+            n = answer_length(self.tokenizer, ids, continuation)
+            positions = list(range(len(ids) - n, len(ids)))
+            masked = ids[:-n] + [self.tokenizer.mask_token_id] * n
+            return self.add(_Row(masked, positions, ids[-n:]))
+        ids = self.tokenizer(prompt + continuation).input_ids
+        n = answer_length(self.tokenizer, ids, continuation)
+        return self.add(_Row(ids, list(range(len(ids) - n - 1, len(ids) - 1)), ids[-n:]))
+
+    def at_end(self, prompt: str, candidates: list[int] = (), target: int | None = None) -> int:
+        """The distribution at the mask (RoBERTa) or after the prompt's last token."""
+        ids = self.tokenizer(prompt).input_ids
+        position = ids.index(self.tokenizer.mask_token_id) if self.masked else len(ids) - 1
+        return self.add(_Row(ids, [position], [] if target is None else [target], list(candidates)))
+
+    def masks(self, prompt: str, count: int) -> int:
+        ids = self.tokenizer(prompt + f" {MASK}" * count).input_ids
+        return self.add(_Row(ids, [i for i, token in enumerate(ids) if token == self.tokenizer.mask_token_id]))
+
+    def single_token(self, text: str, what: str, index: int) -> int:
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        if len(ids) != 1:
+            raise LaserflowError(f"item {index}: {what} {text!r} is {len(ids)} tokens; the {self.protocol} protocol needs one")
+        return ids[0]
 
 
-def _masked(model, token_text: _TokenText, pad_id: int, batch: list[dict], device) -> list[dict]:
-    ids, mask = _pad([item["_ids"] for item in batch], pad_id, left=False, device=device)
-    rows = torch.arange(len(batch), device=device)
-    cols = torch.tensor([item["_mask_at"] for item in batch], device=device)
-    logprobs = _head_logprobs(model, ids, mask, rows, cols)
-    gold = logprobs.gather(1, torch.tensor([[item["_gold"]] for item in batch], device=device))[:, 0].tolist()
-    top = _topk_records(token_text, logprobs, [item["answer"] for item in batch])
-    return [{"answer_logprob": lp, "answer_len": 1} | record for lp, record in zip(gold, top)]
+FILL_MASKS = 5  # RoBERTa open-ended answers: the argmax token at each of five appended masks
 
 
-def _prepare_masked(tokenizer, items: list[dict]) -> list[dict]:
-    prepared = []
-    prompts = tokenizer([_masked_prompt(item["question"]) for item in items]).input_ids
-    answers = tokenizer([item["answer"] for item in items], add_special_tokens=False).input_ids
-    for item, ids, gold in zip(items, prompts, answers):
-        if len(gold) != 1:
-            raise LaserflowError(
-                f"item {item['index']}: answer {item['answer']!r} is {len(gold)} tokens; "
-                "the masked-LM protocol needs one"
-            )
-        prepared.append(item | {"_ids": ids, "_gold": gold[0], "_mask_at": ids.index(tokenizer.mask_token_id)})
-    return prepared
+def _plan(builder: _RowBuilder, family: Family, request: Request, index: int) -> dict:
+    """The rows one request needs (their indices) and what its record is built from."""
+    method = request.method
+    if method in ("next_token", "generation"):
+        return {"loss": builder.continuation(request.prompt, request.continuation)}
+    if method == "mask_token":
+        gold = builder.single_token(request.answer, "answer", index)
+        return {"loss": builder.at_end(request.prompt, target=gold)}
+    if method == "mask_fill":
+        return {"loss": builder.continuation(request.prompt, request.continuation),
+                "fill": builder.masks(request.prompt, FILL_MASKS)}
+    if method == "labels":
+        words = [builder.single_token(family.label_prefix + choice, "label", index) for choice in request.choices]
+        return {"labels": builder.at_end(request.prompt, candidates=words)}
+    if method == "sequences":
+        return {"choices": [builder.continuation(request.prompt, " " + choice) for choice in request.choices]}
+    raise LaserflowError(f"unknown scoring method '{method}'")
 
 
-def score_items(model, tokenizer, family: Family, items: list[dict], options: ScoringOptions) -> list[dict]:
+def _record(request: Request, plan: dict, read: list[dict], token_text: _TokenText, masked_extra: int,
+            generated: str | None, full_text: str | None, options: "ScoringOptions") -> dict:
+    """An item's record from what its rows read."""
+    if "labels" in plan:
+        scores = read[plan["labels"]]["candidates"]
+        return _choice_record(request, scores, [1] * len(scores), scores)
+    if "choices" in plan:
+        sums = [sum(read[row]["target_logprobs"]) for row in plan["choices"]]
+        lengths = [len(read[row]["target_logprobs"]) + masked_extra for row in plan["choices"]]
+        return _choice_record(request, sums, lengths, sums)
+    loss = read[plan["loss"]]
+    record = {"answer_logprob": sum(loss["target_logprobs"]),
+              "answer_len": len(loss["target_logprobs"]) + (masked_extra if "fill" in plan else 0)}
+    if "fill" in plan:
+        text = token_text.tokenizer.decode(read[plan["fill"]]["argmax"]).strip()
+        return record | {"correct": _norm(request.answer) in _norm(text), "prediction": text}
+    if generated is not None:
+        text = full_text if options.generation_match == "full_text" else generated
+        return record | {"correct": _norm(request.answer) in _norm(text), "prediction": generated}
+    texts = [token_text(token) for token in loss["top"]]
+    hits = [_norm(text) == _norm(request.answer) for text in texts]
+    return record | {"correct": hits[0], "prediction": texts[0], "top5": any(hits[:5]), "top10": any(hits[:10])}
+
+
+def _choice_record(request: Request, logprobs: list[float], lengths: list[int], ranking: list[float]) -> dict:
+    best = max(range(len(ranking)), key=lambda i: (ranking[i], -i))  # the first of equal maxima
+    gold = request.gold
+    if request.strict:
+        correct = all(ranking[gold] > value for i, value in enumerate(ranking) if i != gold)
+    else:
+        correct = best == gold
+    return {"correct": correct, "answer_logprob": logprobs[gold], "answer_len": lengths[gold],
+            "prediction": request.choices[best], "choice_logprobs": [round(value, 6) for value in logprobs]}
+
+
+def score_items(model, tokenizer, family: Family, items: list[dict], options: ScoringOptions,
+                dataset: str = "counterfact") -> list[dict]:
     """Per-item records (index, correct, answer_logprob, answer_len, prediction, …) in item order."""
-    if options.generation_match not in GENERATION_MATCHES:
-        raise LaserflowError(
-            f"generation_match '{options.generation_match}' is not one of {', '.join(GENERATION_MATCHES)}"
-        )
+    options.check()
+    info = dataset_info(dataset)
     device = next(model.parameters()).device
-    options = replace(options, batch_size=resolve_batch_size(options.batch_size, device))
-    progress = options.show_progress
+    batch_size = resolve_batch_size(options.batch_size, device)
     token_text = _TokenText(tokenizer)
-    pad_id = tokenizer.pad_token_id
+    requests = [build_request(info, family, tokenizer, item, options) for item in items]
+    builder = _RowBuilder(tokenizer, family)
+    plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
+    masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
     with torch.inference_mode():
-        if family.scoring == "masked":
-            prepared = _prepare_masked(tokenizer, items)
-            lengths = [len(item["_ids"]) for item in prepared]
-            scored = _run_batched(prepared, lengths, options.batch_size,
-                                  lambda batch: _masked(model, token_text, pad_id, batch, device), progress,
-                                  "masked LM")
-        else:
-            prepared = _prepare_causal(tokenizer, items)
-            lengths = [len(item["_ids"]) for item in prepared]
-            scored = _run_batched(prepared, lengths, options.batch_size,
-                                  lambda batch: _teacher_forced(model, token_text, pad_id, batch, device),
-                                  progress, "scoring")
-            if family.scoring == "generation":
-                generated = _run_batched(prepared, lengths, options.batch_size,
-                                         lambda batch: _generate(model, tokenizer, batch, options, device),
-                                         progress, "generation")
-                scored = [
-                    {key: value for key, value in record.items() if key not in ("top5", "top10")} | gen
-                    for record, gen in zip(scored, generated)
-                ]
-    return [{"index": item["index"]} | record for item, record in zip(items, scored)]
+        read = _run_batched(builder.rows, [len(row.ids) for row in builder.rows], batch_size,
+                            lambda batch: _read_batch(model, tokenizer.pad_token_id, batch, device),
+                            options.show_progress, f"scoring {dataset}")
+        to_generate = [i for i, request in enumerate(requests) if request.method == "generation"]
+        prompts = [{"ids": tokenizer(requests[i].prompt).input_ids} for i in to_generate]
+        max_new_tokens = options.max_new_tokens or info.max_new_tokens
+        continuations = _run_batched(prompts, [len(p["ids"]) for p in prompts], batch_size,
+                                     lambda batch: _generate(model, tokenizer, batch, max_new_tokens, device),
+                                     options.show_progress, f"generating {dataset}") if prompts else []
+    generated = {i: (tokenizer.decode(new, skip_special_tokens=True),
+                     tokenizer.decode(prompt["ids"] + new, skip_special_tokens=True))
+                 for i, prompt, new in zip(to_generate, prompts, continuations)}
+    return [
+        {"index": item["index"]} | _record(request, plan, read, token_text, masked_extra,
+                                           *generated.get(i, (None, None)), options)
+        for i, (item, request, plan) in enumerate(zip(items, requests, plans))
+    ]
+
+
+def describe_scoring(options: ScoringOptions, family: Family, tokenizer, dataset: str, item: dict) -> dict:
+    """How a dataset was scored on this model, for the summary (the method and the switches used)."""
+    info = dataset_info(dataset)
+    method = build_request(info, family, tokenizer, item, options).method
+    out = {"method": method, "batch_size": options.batch_size}
+    if method == "generation":
+        out |= {"max_new_tokens": options.max_new_tokens or info.max_new_tokens,
+                "generation_match": options.generation_match, "do_sample": False}
+    if method == "mask_fill":
+        out |= {"masks": FILL_MASKS}
+    if family.scoring == "masked" and method in ("mask_fill", "sequences"):
+        out |= {"masked_loss": options.masked_loss}
+    if dataset == "truthfulqa":
+        out |= {"truthfulqa_prompt": options.truthfulqa_prompt}
+    return out
 
 
 def split_metrics(records: list[dict], n_val: int) -> dict:

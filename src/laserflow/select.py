@@ -53,11 +53,35 @@ def selection(base: dict, runs: list[dict]) -> dict:
     }
 
 
-def select_files(base_path: str, run_paths: list[str], out_path: str) -> dict:
-    """Selection from files: the base summary and the run summaries in sweep order."""
-    from .io import read_json, write_json
+def baselines(items: list[dict], n_val: int, choices: tuple[str, ...]) -> dict:
+    """Accuracy of always answering each choice, on the validation and test parts; the majority
+    (and minority) class is the most (least) frequent in the validation part, ties to the first."""
+
+    def acc(part: list[dict], label: int) -> dict:
+        return {"n": len(part), "acc": 100.0 * sum(item["label"] == label for item in part) / len(part) if part else None}
+
+    parts = {"val": items[:n_val], "test": items[n_val:]}
+    always = {choice: {name: acc(part, label) for name, part in parts.items()} for label, choice in enumerate(choices)}
+    counts = [sum(item["label"] == label for item in parts["val"]) for label in range(len(choices))]
+    majority = max(range(len(choices)), key=lambda label: (counts[label], -label))
+    minority = min(range(len(choices)), key=lambda label: (counts[label], label))
+    return {
+        "always": always,
+        "majority": {"choice": choices[majority]} | always[choices[majority]],
+        "minority": {"choice": choices[minority]} | always[choices[minority]],
+    }
+
+
+def select_files(base_path: str, run_paths: list[str], out_path: str, dataset_path: str | None = None) -> dict:
+    """Selection from files: the base summary and the run summaries in sweep order; with the
+    processed dataset, the class baselines of classification datasets."""
+    from .data.catalog import dataset_info
+    from .io import read_json, read_jsonl, write_json
 
     record = selection(read_json(base_path), [read_json(path) for path in run_paths])
+    info = dataset_info(record["dataset"])
+    if dataset_path and info.is_classification:
+        record["baselines"] = baselines(read_jsonl(dataset_path), record["n_val"], info.choices)
     record["files"] = {"base": base_path, "chosen": _chosen_path(record, run_paths)}
     write_json(out_path, record)
     return record

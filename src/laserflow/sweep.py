@@ -17,7 +17,7 @@ from .edits import Edit, parse_level
 from .laser import apply_edits
 from .models import load_model
 from .svd import load_svd_cache
-from .scoring import ScoringOptions, resolve_batch_size, score_items, split_metrics, validation_size
+from .scoring import ScoringOptions, describe_scoring, resolve_batch_size, score_items, split_metrics, validation_size
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def run_configuration(
     log.info("%s on %s: %s; scoring %d items", model_name, dataset_name,
              [edit.describe() for edit in edits] or "base model", len(items))
     scoring = replace(scoring, batch_size=resolve_batch_size(scoring.batch_size, next(model.parameters()).device))
-    records = score_items(model, tokenizer, family, items, scoring)
+    records = score_items(model, tokenizer, family, items, scoring, dataset=dataset_name)
     n_val = validation_size(len(records), val_fraction)
     metrics = split_metrics(records, n_val)
     log.info("val acc %.2f (loss %.3f), test acc %.2f (loss %.3f)", metrics["val"]["acc"],
@@ -95,7 +95,7 @@ def run_configuration(
         "edits": [edit.describe() for edit in edits],
         "svd": ({"mode": svd_mode, "seed": seed} | ({"niter": family.randomized_niter} if svd_mode == "randomized" else {}))
         if uses_svd else None,
-        "scoring": scoring.describe(family),
+        "scoring": describe_scoring(scoring, family, tokenizer, dataset_name, items[0]),
         "n_items": len(records),
         "n_val": n_val,
         "metrics": metrics,
@@ -149,6 +149,8 @@ def run_from_job(inputs, outputs, wildcards, params: dict) -> dict:
             batch_size=params["batch_size"],
             max_new_tokens=params["max_new_tokens"],
             generation_match=params["generation_match"],
+            masked_loss=params["masked_loss"],
+            truthfulqa_prompt=params["truthfulqa_prompt"],
         ),
         val_fraction=params["val_fraction"],
         model_source=params.get("model_source"),

@@ -111,8 +111,19 @@ def build_tiny_model(spec: TinySpec, texts: list[str], out_dir: str | os.PathLik
         tokenizer.save_pretrained(tmp)
 
 
-def corpus_texts(dataset_files: list[str]) -> list[str]:
-    """Question + answer of every item: the text the tiny tokenizers are trained on."""
-    from .io import read_jsonl
+def corpus_texts(sources: dict[str, str]) -> list[str]:
+    """Text the tiny tokenizers are trained on: every item's prompt and answer, and each label
+    word after a space, from each dataset's raw source (dataset name -> raw file)."""
+    from .data import raw_items
+    from .data.catalog import dataset_info
+    from .prompts import PROMPTS
+    from .scoring import ScoringOptions
 
-    return [item["question"] + item["answer"] for path in dataset_files for item in read_jsonl(path)]
+    options = ScoringOptions()
+    texts = []
+    for name, path in sources.items():
+        info = dataset_info(name)
+        texts += [PROMPTS[name](item, False, None, options) + " " + item.get("answer", "").strip()
+                  for item in raw_items(name, path)]
+        texts += ["".join(" " + choice for choice in info.choices)] * 3
+    return texts
