@@ -89,10 +89,13 @@ def test_paper_config_expands_offline_to_the_full_search():
         line.split() for line in (result.stdout + result.stderr).splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     )
-    # GPT-J 28, Llama-2 32, RoBERTa 12 layers × {fc_in, fc_out} × 9 rates.
-    assert counts["evaluate_configuration"] == str((28 + 32 + 12) * 2 * 9)
+    # 8 datasets × (GPT-J 28, Llama-2 32, RoBERTa 12 layers) × {fc_in, fc_out} × 9 rates; one SVD
+    # per matrix serves every dataset.
+    assert counts["evaluate_configuration"] == str(8 * (28 + 32 + 12) * 2 * 9)
     assert counts["svd"] == str((28 + 32 + 12) * 2)
-    assert counts["evaluate_base"] == "3" and counts["snapshot_model"] == "3" and counts["download_dataset"] == "1"
+    assert (counts["evaluate_base"], counts["select"], counts["prepare_dataset"]) == ("24", "24", "8")
+    # CounterFact from ROME's URL, the seven others from the hub; the models snapshotted once.
+    assert (counts["download_dataset"], counts["fetch_hub_dataset"], counts["snapshot_model"]) == ("1", "7", "3")
 
 
 def test_snakemake_reports_a_bad_config_in_one_line(tmp_path):
@@ -154,12 +157,14 @@ def test_artifact_evaluation_config_lists_the_papers_published_configurations():
     listed = {(model, dataset): [(entry["tau"], entry["layer"], Level(rate=entry["rate"]).nominal_rho)
                                  for entry in entries]
               for model, cells in config["selected"].items() for dataset, entries in cells.items()}
-    assert len(expected) == 3 and listed == expected
+    assert len(expected) == 24 and listed == expected
 
 
 def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configurations():
     counts = dry_run_counts("configs/paper-selected.yaml")
-    assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (3, 3, 3)
+    # 24 cells; a matrix several cells truncate gets one SVD (GPT-J fc_in 27: CounterFact, HotPotQA
+    # and WikidataQA; Llama-2 fc_in 27 and 30, RoBERTa fc_in 3: two cells each).
+    assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (24, 24, 19)
 
 
 def test_paper_figure_config_sweeps_six_matrix_types_and_fifteen_reductions():
