@@ -145,8 +145,7 @@ def section_demo(args) -> list[dict]:
     """The demo sweep's wall time, and per configuration job what is not model evaluation."""
     snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", str(args.threads)]
     with tempfile.TemporaryDirectory() as tmp:
-        config = (REPO / "config.yaml").read_text().replace(
-            "data/demo/counterfact.json", str(REPO / "data/demo/counterfact.json"))
+        config = (REPO / "config.yaml").read_text().replace("data/demo/", f"{REPO / 'data/demo'}/")
         (Path(tmp) / "config.yaml").write_text(config)
         run = snakemake + ["--configfile", "config.yaml"]
         started = time.perf_counter()

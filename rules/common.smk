@@ -154,12 +154,19 @@ def all_bases():
 
 
 def all_figures():
-    """Every figure: the sweep figure and heatmaps per (model, dataset), and Table 1's bars."""
+    """Every figure: the sweep figure and heatmap of each (model, dataset) whose search has at
+    least two configurations (one point draws no curve), and Table 1's bars."""
+    cells = [
+        (model, dataset)
+        for model in config["models"]
+        for dataset in config["datasets"]
+        if len(lf_config.edits(config, model, dataset)) > 1
+    ]
     return [
-        path
+        f"results/figures/{model}/{dataset}/{name}.{ext}"
+        for model, dataset in cells
         for name in ("sweep", "val_heatmap")
         for ext in ("png", "pdf")
-        for path in all_cells(f"results/figures/{{model}}/{{dataset}}/{name}.{ext}")
     ] + [f"results/figures/table1_bars.{ext}" for ext in ("png", "pdf")]
 
 

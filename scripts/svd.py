@@ -1,11 +1,17 @@
 """Exact SVD factors of one (model, τ, ℓ) matrix, cached for every ρ of the sweep."""
 
 from laserflow.cli import run_script
-from laserflow.svd import compute_svd
+from laserflow.worker import run_job
 
 
 def main():
-    compute_svd(snakemake.input.model, snakemake.wildcards.tau, int(snakemake.wildcards.layer), snakemake.output.factors)
+    job = {
+        "model": snakemake.input.model,
+        "tau": snakemake.wildcards.tau,
+        "layer": snakemake.wildcards.layer,
+        "factors": snakemake.output.factors,
+    }
+    run_job("svd", job, snakemake.threads, snakemake.log[0])
 
 
 run_script(snakemake, main)

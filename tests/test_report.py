@@ -20,15 +20,18 @@ matplotlib.use("Agg")
 PAPER = read_paper_table(REPO / "data" / "paper" / "table1.csv")
 
 
-def selection(model, base, laser, chosen, dataset="counterfact", majority=None):
+def selection(model, base, laser, chosen, dataset="counterfact", priors=None):
     record = {
         "model": model, "dataset": dataset, "candidates": 18,
         "base": {"test": {"n": 80, "acc": base[0], "logloss": base[1]}, "val": {"n": 20, "acc": 1.0, "logloss": 9.0}},
         "laser": {"test": {"n": 80, "acc": laser[0], "logloss": laser[1]}, "val": {"n": 20, "acc": 30.0, "logloss": 4.5}},
         "chosen": chosen,
     }
-    if majority is not None:
-        record["baselines"] = {"majority": {"test": {"n": 80, "acc": majority}}}
+    if priors is not None:
+        record["baselines"] = {
+            kind: {"choice": choice, "val": {"n": 20, "acc": 50.0}, "test": {"n": 80, "acc": acc}}
+            for kind, choice, acc in zip(("majority", "minority"), ("true", "false"), priors)
+        }
     return record
 
 
@@ -40,7 +43,7 @@ def read_csv(path):
 GPTJ = selection("gptj", (13.1, 5.78), (23.0, 5.1), {"tau": "fc_in", "layer": 27, "rho": 0.01, "rate": 9.9})
 ROBERTA = selection("roberta", (17.0, 5.9), (17.5, 5.8), {"tau": "fc_out", "layer": 3, "rho": 0.4, "rate": 6.0})
 LLAMA_FEVER = selection("llama2", (60.0, 1.0), (66.5, 0.9), {"tau": "fc_in", "layer": 30, "rho": 0.2, "rate": 8.0},
-                        dataset="fever", majority=50.0)
+                        dataset="fever", priors=(55.0, 45.0))
 TINY = selection("tiny_gptj", (1.0, 7.0), (4.0, 6.5), {"tau": "fc_in", "layer": 1, "rho": 0.8, "rate": 2.0})
 
 
@@ -136,13 +139,15 @@ def test_table1_puts_the_paper_cell_beside_ours_and_marks_the_reproduced_gains(t
     # RoBERTa: gain 0.5 against the paper's 2.0 -> 1.5 points apart, inside a tolerance of 1.5.
     assert (rows["roberta"]["gain_diff"], rows["roberta"]["reproduced"]) == ("-1.5", "yes")
     # Llama-2 FEVER: gain 6.5 against 5.2 (59.3 -> 64.5); majority class from the selection file.
-    assert (rows["llama2"]["gain_diff"], rows["llama2"]["reproduced"], rows["llama2"]["majority_test_acc"]) == (
-        "1.3", "yes", "50")
+    llama2 = rows["llama2"]
+    assert (llama2["gain_diff"], llama2["reproduced"], llama2["majority_test_acc"], llama2["minority_test_acc"]) == (
+        "1.3", "yes", "55", "45")
+    assert (llama2["majority_choice"], llama2["minority_choice"]) == ("true", "false")
     assert {rows["tiny_gptj"][key] for key in ("paper_base_acc", "paper_gain", "reproduced", "majority_test_acc")} == {""}
     markdown = paths[1].read_text().splitlines()
     assert markdown[0] == "| dataset | model | base acc (loss) | LASER acc (loss) | (τ, ℓ, ρ) |"
     assert "| counterfact | gptj | +9.9 | 13.1 (5.78) | 24.0 (5.05) | (fc_in, 27, 0.01) | +10.9 | -1.0 | – | yes |" in markdown
-    assert "| fever | llama2 | +6.5 | 59.3 (1.02) | 64.5 (0.91) | (fc_in, 30, 0.2) | +5.2 | +1.3 | 50.0 | yes |" in markdown
+    assert "| fever | llama2 | +6.5 | 59.3 (1.02) | 64.5 (0.91) | (fc_in, 30, 0.2) | +5.2 | +1.3 | 55.0 / 45.0 | yes |" in markdown
     assert "| counterfact | tiny_gptj | +3.0 | – | – | – | – | – | – | – |" in markdown
     latex = paths[2].read_text().splitlines()
     assert latex[2] == r"\begin{tabular}{llccccccccc}" and latex[-1] == r"\end{tabular}"
@@ -150,7 +155,7 @@ def test_table1_puts_the_paper_cell_beside_ours_and_marks_the_reproduced_gains(t
                         r"13.1 (5.78) & 24.0 (5.05) & ($U_{\mathrm{in}}$, 27, 0.01) & -1.0 & -- & yes \\")
     assert latex[8] == (r" & tiny\_gptj & 1.0 (7.00) & 4.0 (6.50) & ($U_{\mathrm{in}}$, 1, 0.8) & -- & -- & -- & -- & -- & -- \\")
     assert latex[9:11] == [r"\hline", r"FEVER & Llama-2 & 60.0 (1.00) & 66.5 (0.90) & ($U_{\mathrm{in}}$, 30, 0.2) & "
-                                      r"59.3 (1.02) & 64.5 (0.91) & ($U_{\mathrm{in}}$, 30, 0.2) & +1.3 & 50.0 & yes \\"]
+                                      r"59.3 (1.02) & 64.5 (0.91) & ($U_{\mathrm{in}}$, 30, 0.2) & +1.3 & 55.0 / 45.0 & yes \\"]
 
 
 def test_a_gain_outside_the_tolerance_is_not_reproduced(tmp_path):
@@ -276,7 +281,7 @@ def test_table1_bars_show_ours_beside_the_paper_with_the_majority_baseline(tmp_p
     assert [label.get_text() for label in axes[0].get_xticklabels()] == ["GPT-J", "tiny_gptj"]
     assert not axes[0].collections  # CounterFact has no majority class
     (majority,) = axes[1].collections
-    assert majority.get_segments()[0][:, 1].tolist() == [50.0, 50.0]
+    assert majority.get_segments()[0][:, 1].tolist() == [55.0, 55.0]
     assert (tmp_path / "b.png").stat().st_size > 20000 and (tmp_path / "b.pdf").stat().st_size > 10000
 
 

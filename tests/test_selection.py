@@ -59,3 +59,19 @@ def test_split_metrics_uses_the_first_part_for_validation():
     assert metrics["test"]["n"] == 4
     assert metrics["test"]["acc"] == 50.0
     assert metrics["test"]["logloss"] == pytest.approx((2.0 + 3.0 + 2.0 + 2.0) / 4)
+
+
+def test_class_baselines_use_the_validation_majority_and_score_both_parts():
+    from laserflow.select import baselines
+
+    labels = [1, 1, 0, 1, 0] + [0, 0, 0, 1, 0, 0, 1, 0]  # validation: 3 × 1, 2 × 0
+    items = [{"index": i, "label": label} for i, label in enumerate(labels)]
+    out = baselines(items, 5, ("entailment", "non-entailment"))
+    assert out["always"]["entailment"] == {"val": {"n": 5, "acc": 40.0}, "test": {"n": 8, "acc": 75.0}}
+    assert out["always"]["non-entailment"]["test"] == {"n": 8, "acc": 25.0}
+    # The majority is chosen on the validation part, even where the test part disagrees.
+    assert out["majority"] == {"choice": "non-entailment", "val": {"n": 5, "acc": 60.0}, "test": {"n": 8, "acc": 25.0}}
+    assert out["minority"]["choice"] == "entailment"
+    tied_items = [{"index": i, "label": label} for i, label in enumerate([1, 0, 1, 0, 0, 0, 1])]
+    tied = baselines(tied_items, 4, ("false", "true"))  # validation 2 × 1, 2 × 0: the first wins
+    assert (tied["majority"]["choice"], tied["minority"]["choice"]) == ("false", "true")

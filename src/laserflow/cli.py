@@ -19,7 +19,9 @@ def run_script(snakemake, main: Callable[[], None]) -> None:
     log_path = snakemake.log[0] if len(snakemake.log) else None
     if log_path:
         os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-        handlers: list[logging.Handler] = [logging.FileHandler(log_path, mode="w")]
+        open(log_path, "w").close()
+        # Appending: a worker process (laserflow.worker) may write the same log meanwhile.
+        handlers: list[logging.Handler] = [logging.FileHandler(log_path, mode="a")]
     else:
         handlers = [logging.StreamHandler(sys.stderr)]
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,

@@ -55,7 +55,8 @@ def selection(base: dict, runs: list[dict]) -> dict:
 
 def baselines(items: list[dict], n_val: int, choices: tuple[str, ...]) -> dict:
     """Accuracy of always answering each choice, on the validation and test parts; the majority
-    (and minority) class is the most (least) frequent in the validation part, ties to the first."""
+    class is the validation part's most frequent (ties: the first), the minority class the least
+    frequent of the others."""
 
     def acc(part: list[dict], label: int) -> dict:
         return {"n": len(part), "acc": 100.0 * sum(item["label"] == label for item in part) / len(part) if part else None}
@@ -64,7 +65,7 @@ def baselines(items: list[dict], n_val: int, choices: tuple[str, ...]) -> dict:
     always = {choice: {name: acc(part, label) for name, part in parts.items()} for label, choice in enumerate(choices)}
     counts = [sum(item["label"] == label for item in parts["val"]) for label in range(len(choices))]
     majority = max(range(len(choices)), key=lambda label: (counts[label], -label))
-    minority = min(range(len(choices)), key=lambda label: (counts[label], label))
+    minority = min((label for label in range(len(choices)) if label != majority), key=lambda label: (counts[label], label))
     return {
         "always": always,
         "majority": {"choice": choices[majority]} | always[choices[majority]],
