@@ -14,7 +14,10 @@ from laserflow.io import LaserflowError
 
 from conftest import REPO
 
+# The demo's models, on CounterFact, with a fixed grid (the demo's own grid is tuned for time).
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
+DEMO["datasets"] = {"counterfact": DEMO["datasets"]["counterfact"]}
+DEMO["sweep"] = {"interventions": ["laser"], "taus": ["fc_in", "fc_out"], "layers": "all", "rates": [2, 9.9]}
 
 
 def mutated(change):
@@ -42,6 +45,20 @@ def mutated(change):
         (lambda c: c["evaluation"].update(generation_match="cont"),
          "key 'evaluation.generation_match': 'cont' is not one of ['full_text', 'continuation']"),
         (lambda c: c.update(report={"tolerance": -1}), "key 'report.tolerance': -1 is less than the minimum of 0"),
+        (lambda c: c["evaluation"].update(masked_loss="sum"),
+         "key 'evaluation.masked_loss': 'sum' is not one of ['original', 'corrected']"),
+        (lambda c: c["datasets"].update(squad={"local": "squad.json"}),
+         "key 'datasets': 'squad' is not one of ['counterfact', 'hotpotqa', 'fever', 'bios_gender', "
+         "'bios_profession', 'truthfulqa', 'bigbench_epistemic', 'bigbench_wikidata']"),
+        (lambda c: c["datasets"].update(fever={"hub": "EleutherAI/fever"}),
+         "key 'datasets.fever': a dataset needs exactly one source: url (downloaded, sha256-checked; "
+         "CounterFact), hub (a Hugging Face dataset id with a pinned revision) or local (a file in the raw "
+         "source schema)"),
+        (lambda c: c["datasets"].update(hotpotqa={"local": "hotpotqa.json"}),
+         "datasets.hotpotqa.answer_tokenizer: required: the configured model whose tokenizer filters answers "
+         "to at most 15 ids (the original uses Llama-2's for every model)"),
+        (lambda c: c["datasets"].update(hotpotqa={"local": "hotpotqa.json", "answer_tokenizer": "llama2"}),
+         "datasets.hotpotqa.answer_tokenizer: 'llama2' is not a configured model"),
         (lambda c: c.update(selected={"gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9}]}}),
          "selected.gptj: 'gptj' is not a configured model"),
         (lambda c: c.update(selected={"tiny-gptj": {"fever": [{"tau": "fc_in", "layer": 1, "rate": 9}]}}),

@@ -265,11 +265,11 @@ def _record(request: Request, plan: dict, read: list[dict], token_text: _TokenTe
     """An item's record from what its rows read."""
     if "labels" in plan:
         scores = read[plan["labels"]]["candidates"]
-        return _choice_record(request, scores, [1] * len(scores), scores)
+        return _choice_record(request, scores, [1] * len(scores))
     if "choices" in plan:
         sums = [sum(read[row]["target_logprobs"]) for row in plan["choices"]]
         lengths = [len(read[row]["target_logprobs"]) + masked_extra for row in plan["choices"]]
-        return _choice_record(request, sums, lengths, sums)
+        return _choice_record(request, sums, lengths)
     loss = read[plan["loss"]]
     record = {"answer_logprob": sum(loss["target_logprobs"]),
               "answer_len": len(loss["target_logprobs"]) + (masked_extra if "fill" in plan else 0)}
@@ -284,11 +284,12 @@ def _record(request: Request, plan: dict, read: list[dict], token_text: _TokenTe
     return record | {"correct": hits[0], "prediction": texts[0], "top5": any(hits[:5]), "top10": any(hits[:10])}
 
 
-def _choice_record(request: Request, logprobs: list[float], lengths: list[int], ranking: list[float]) -> dict:
-    best = max(range(len(ranking)), key=lambda i: (ranking[i], -i))  # the first of equal maxima
+def _choice_record(request: Request, logprobs: list[float], lengths: list[int]) -> dict:
+    """Argmax over the choices' log-probs (the first of equal maxima); two labels compare strictly."""
+    best = max(range(len(logprobs)), key=lambda i: (logprobs[i], -i))
     gold = request.gold
     if request.strict:
-        correct = all(ranking[gold] > value for i, value in enumerate(ranking) if i != gold)
+        correct = all(logprobs[gold] > value for i, value in enumerate(logprobs) if i != gold)
     else:
         correct = best == gold
     return {"correct": correct, "answer_logprob": logprobs[gold], "answer_len": lengths[gold],
