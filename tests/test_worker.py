@@ -84,3 +84,18 @@ def test_the_worker_is_off_in_a_slurm_job_or_when_asked(monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID")
     monkeypatch.setenv("LASERFLOW_WORKER", "0")
     assert not worker.worker_enabled()
+
+
+def test_an_idle_worker_quits_and_removes_its_socket(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "worker.sock"
+    process = subprocess.Popen([sys.executable, "-m", "laserflow.worker", str(path)],
+                               env=dict(os.environ, LASERFLOW_WORKER_IDLE="1"))
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.1)
+    assert process.wait(timeout=60) == 0
+    assert not path.exists()

@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 
 def socket_path() -> str:
-    """The worker's socket: one per user, Python and version of the package's sources."""
-    digest = hashlib.sha256(sys.executable.encode())
+    """The worker's socket: one per user, Python environment and version of the package's sources."""
+    digest = hashlib.sha256(f"{sys.prefix}:{os.path.realpath(sys.executable)}".encode())
     for path in sorted(PACKAGE.rglob("*.py")):
         stat = path.stat()
         digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}".encode())
@@ -150,6 +150,7 @@ def serve(path: str, idle_seconds: float) -> None:
     server.bind(tmp)
     server.listen(64)
     os.rename(tmp, path)  # clients connect only once the worker listens
+    bound = os.stat(path).st_ino
     server.settimeout(1.0)
     children: set[int] = set()
     last_job = time.monotonic()
@@ -170,7 +171,7 @@ def serve(path: str, idle_seconds: float) -> None:
             connection.close()
             children.add(pid)
     finally:
-        if os.path.exists(path) and os.stat(path).st_ino == os.fstat(server.fileno()).st_ino:
+        if os.path.exists(path) and os.stat(path).st_ino == bound:  # not a successor's socket
             os.unlink(path)
         server.close()
 

@@ -62,6 +62,12 @@ stop() {
         fi
         rm -f "$STATE_DIR/$name.pid"
     done
+    # With a configuration but no controller, SLURM's tools wait ~10 s before failing, and the
+    # executor plugin runs `scontrol show config` whenever Snakemake loads it (every run, every
+    # job): remove our configuration once no controller runs, so they fail at once.
+    if ! pgrep -x slurmctld >/dev/null && [[ -e $CONF ]] && grep -qxF "$MARK" "$CONF"; then
+        rm -f "$CONF"
+    fi
 }
 
 install_packages() {
