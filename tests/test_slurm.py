@@ -29,7 +29,7 @@ MODELS = {
     for name, family in (("gptj", "gptj"), ("llama", "llama"), ("roberta", "roberta"))
 }
 COMPUTE_RULES = ["build_tiny_model", "svd", "evaluate_base", "evaluate_configuration"]  # SLURM jobs
-LOCAL_RULES = ["prepare_counterfact", "select", "table1"]  # localrules: run on the head node
+LOCAL_RULES = ["prepare_dataset", "select", "table1"]  # localrules: run on the head node
 
 
 def write_workdir(workdir: Path) -> Path:
