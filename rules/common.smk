@@ -245,6 +245,17 @@ EVALUATION_SOURCES = package_sources(
     "svd.py",
     "sweep.py",
 )
+# The data stage's modules: dataset preparation, and the tiny tokenizers' corpus.
+DATA_SOURCES = package_sources(
+    "data/__init__.py",
+    "data/catalog.py",
+    "data/counterfact.py",
+    "data/hotpotqa.py",
+    "data/fever.py",
+    "data/bios.py",
+    "data/truthfulqa.py",
+    "data/bigbench.py",
+)
 FIGURE_SOURCES = package_sources("figures.py", "paper.py", "records.py")
 
 

@@ -39,16 +39,7 @@ rule prepare_dataset:
     input:
         raw=raw_dataset,
         tokenizer=answer_tokenizer,
-        code=package_sources(
-            "data/__init__.py",
-            "data/catalog.py",
-            "data/counterfact.py",
-            "data/hotpotqa.py",
-            "data/fever.py",
-            "data/bios.py",
-            "data/truthfulqa.py",
-            "data/bigbench.py",
-        ),
+        code=DATA_SOURCES,
     output:
         dataset="resources/data/{dataset}.jsonl",
     log:

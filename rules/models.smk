@@ -4,7 +4,7 @@
 rule build_tiny_model:
     input:
         corpus=tiny_model_corpus,
-        code=package_sources("tiny.py", "prompts.py", "data/__init__.py"),
+        code=DATA_SOURCES + package_sources("tiny.py", "prompts.py"),
     output:
         model=directory("resources/models/{model}"),
     log:

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from laserflow.data.catalog import DATASETS
 from laserflow.data.counterfact import counterfact_items
 from laserflow.io import read_json
-from laserflow.prompts import PROMPTS
-from laserflow.scoring import ScoringOptions
+from laserflow.tiny import item_texts
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_COUNTERFACT = REPO / "data" / "demo" / "counterfact.json"
@@ -72,11 +70,7 @@ for _items in SAMPLE_ITEMS.values():
 def sample_corpus(demo_items: list[dict]) -> list[str]:
     """The demo CounterFact texts, every sample prompt with its answer, and the label words."""
     texts = [item["question"] + item["answer"] for item in demo_items]
-    for name, items in SAMPLE_ITEMS.items():
-        texts += [PROMPTS[name](item, False, None, ScoringOptions()) + " " + item.get("answer", "")
-                  for item in items]
-        texts += ["".join(" " + choice for choice in DATASETS[name].choices)] * 3
-    return texts
+    return texts + [text for name, items in SAMPLE_ITEMS.items() for text in item_texts(name, items)]
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from laserflow.data import build_items, prepare_dataset
 from laserflow.data.bigbench import task_json_splits
 from laserflow.data.catalog import DATASETS, PROFESSIONS
 from laserflow.data.hotpotqa import hotpotqa_items
-from laserflow.data.hub import fetch_hub_dataset
+from laserflow.data.hub import fetch_configured, fetch_hub_dataset
 from laserflow.io import LaserflowError, read_json, read_jsonl
 
 from conftest import REPO
@@ -306,7 +306,8 @@ def test_fetch_hub_dataset_writes_the_raw_splits_with_only_the_read_columns(tmp_
     rows = _hub_dir(tmp_path / "hub")
     info = replace(DATASETS["fever"], hub=str(tmp_path / "hub"))
     out = tmp_path / "raw" / "fever.json"
-    fetch_hub_dataset(info, out, "main")
+    # As the config names it: the hub id (here a local mirror) and revision; the catalog's config.
+    fetch_configured("fever", {"hub": info.hub, "revision": "main"}, out)
     raw = read_json(out)
     assert raw["source"] == {"hub": str(tmp_path / "hub"), "config": "v1.0", "revision": "main"}
     assert raw["splits"] == rows

@@ -20,6 +20,13 @@ BIOS_TOKENS = 50  # RoBERTa keeps the last 50 tokens of a biography
 
 
 @dataclass(frozen=True)
+class PromptOptions:
+    """The prompt switches alone (``scoring.ScoringOptions`` carries the same field)."""
+
+    truthfulqa_prompt: str = "original"
+
+
+@dataclass(frozen=True)
 class Request:
     """What one item asks of the model.
 

@@ -111,19 +111,18 @@ def build_tiny_model(spec: TinySpec, texts: list[str], out_dir: str | os.PathLik
         tokenizer.save_pretrained(tmp)
 
 
-def corpus_texts(sources: dict[str, str]) -> list[str]:
-    """Text the tiny tokenizers are trained on: every item's prompt and answer, and each label
-    word after a space, from each dataset's raw source (dataset name -> raw file)."""
-    from .data import raw_items
+def item_texts(name: str, items: list[dict]) -> list[str]:
+    """Each item's prompt and answer, and the dataset's label words after a space (three times)."""
     from .data.catalog import dataset_info
-    from .prompts import PROMPTS
-    from .scoring import ScoringOptions
+    from .prompts import PROMPTS, PromptOptions
 
-    options = ScoringOptions()
-    texts = []
-    for name, path in sources.items():
-        info = dataset_info(name)
-        texts += [PROMPTS[name](item, False, None, options) + " " + item.get("answer", "").strip()
-                  for item in raw_items(name, path)]
-        texts += ["".join(" " + choice for choice in info.choices)] * 3
-    return texts
+    texts = [PROMPTS[name](item, False, None, PromptOptions()) + " " + item.get("answer", "").strip()
+             for item in items]
+    return texts + ["".join(" " + choice for choice in dataset_info(name).choices)] * 3
+
+
+def corpus_texts(sources: dict[str, str]) -> list[str]:
+    """Text the tiny tokenizers are trained on, from each dataset's raw source (name -> raw file)."""
+    from .data import raw_items
+
+    return [text for name, path in sources.items() for text in item_texts(name, raw_items(name, path))]

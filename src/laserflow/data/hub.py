@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..io import LaserflowError, write_json
-from .catalog import DATASETS, DatasetInfo
+from .catalog import DATASETS, DatasetInfo, dataset_info
 
 
 def hub_columns(info: DatasetInfo) -> tuple[str, ...]:
     """The columns to keep: ``info``'s and those of every catalog dataset read from the same source."""
     same = [other for other in DATASETS.values() if (other.hub, other.hub_config) == (info.hub, info.hub_config)]
     return tuple(dict.fromkeys(column for other in (info, *same) for column in other.columns))
+
+
+def fetch_configured(name: str, spec: dict, out_path: str | os.PathLike) -> None:
+    """Fetch dataset ``name`` as its config ``spec`` says: ``hub`` (the paper's id or a mirror,
+    e.g. the parquet copy hotpotqa/hotpot_qa), ``hub_config`` if not the catalog's, ``revision``."""
+    info = dataset_info(name)
+    info = replace(info, hub=spec["hub"], hub_config=spec.get("hub_config", info.hub_config))
+    fetch_hub_dataset(info, out_path, spec["revision"])
 
 
 def fetch_hub_dataset(info: DatasetInfo, out_path: str | os.PathLike, revision: str) -> None:
