@@ -271,6 +271,7 @@ def evaluation_params(wildcards):
         "generation_match": config["evaluation"]["generation_match"],
         "masked_loss": config["evaluation"]["masked_loss"],
         "truthfulqa_prompt": config["evaluation"]["truthfulqa_prompt"],
+        "fused_gelu": config["evaluation"]["fused_gelu"],
         "val_fraction": config["selection"]["val_fraction"],
         "svd": (
             config["svd"]

@@ -58,11 +58,12 @@ def test_level_out_of_range_is_one_clear_error(kwargs, message):
     assert str(err.value) == message
 
 
-@pytest.mark.parametrize("shape, rank", [((64, 48), 5), ((48, 64), 17), ((100, 100), 1)])
-def test_truncation_is_the_eckart_young_optimum(shape, rank):
+@pytest.mark.parametrize("shape, rank, subtract", [((64, 48), 5, False), ((48, 64), 17, False), ((100, 100), 1, False),
+                                                  ((64, 48), 40, True), ((48, 64), 30, True)])
+def test_truncation_is_the_eckart_young_optimum(shape, rank, subtract):
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(shape, generator=generator)
-    approx = truncate(svd_factors(weight), rank)
+    approx = truncate(svd_factors(weight), rank, weight if subtract else None)
     assert torch.linalg.matrix_rank(approx).item() == rank
     singular = np.linalg.svd(weight.numpy().astype(np.float64), compute_uv=False)
     optimum = np.sqrt((singular[rank:] ** 2).sum())

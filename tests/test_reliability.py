@@ -93,6 +93,7 @@ def test_a_result_file_says_how_it_was_made(reference):
     assert provenance["dataset"]["processed_sha256"] == sha256_file(reference / "resources/data/counterfact.jsonl")
     assert provenance["svd_files"] == ["resources/svd/gptj/fc_out/0.pt"]
     assert provenance["device"] == "cpu" and provenance["dtype"] == "float32"
+    assert provenance["activation"] == "gelu_pytorch_tanh"  # evaluation.fused_gelu defaults to true
     software = provenance["software"]
     assert {"python", "torch", "transformers", "datasets", "snakemake", "laserflow"} <= set(software)
     assert set(summary["timing"]) == {"load_seconds", "edit_seconds", "score_seconds"}

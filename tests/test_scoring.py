@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from laserflow.io import LaserflowError
-from laserflow.models import load_model
+from laserflow.models import load_model, model_activation
 from laserflow.prompts import masked_fact_prompt
 from laserflow.scoring import ScoringOptions, answer_length, describe_scoring, score_items
 
@@ -27,6 +27,20 @@ def test_batched_scoring_equals_one_item_at_a_time(tiny_models, demo_items, fami
     for left, right in zip(batched, single):
         assert left["answer_len"] == right["answer_len"] == 1
         assert left["answer_logprob"] == pytest.approx(right["answer_logprob"], abs=1e-4)
+
+
+@pytest.mark.parametrize("family, unfused", [("gptj", "gelu_new"), ("phi", "gelu_new"), ("llama", "silu")])
+def test_fused_gelu_scores_as_transformers_unfused_gelu(tiny_models, demo_items, family, unfused):
+    fused, tokenizer, detected = load_model(tiny_models[family])
+    reference, _, _ = load_model(tiny_models[family], fused_gelu=False)
+    assert model_activation(reference) == unfused
+    assert model_activation(fused) == ("gelu_pytorch_tanh" if unfused == "gelu_new" else unfused)
+    options = ScoringOptions(batch_size=8, show_progress=False)
+    left = score_items(fused, tokenizer, detected, demo_items[:24], options)
+    right = score_items(reference, tokenizer, detected, demo_items[:24], options)
+    assert [r["prediction"] for r in left] == [r["prediction"] for r in right]
+    for a, b in zip(left, right):
+        assert a["answer_logprob"] == pytest.approx(b["answer_logprob"], abs=1e-5)
 
 
 def test_next_token_scoring_is_the_reference_computation(tiny_models, demo_items):

@@ -24,7 +24,7 @@ def evaluation_job(model_dir, dataset, out):
                       "layer": "1", "level": "rate9"},
         "params": {"model": "tiny", "dataset": "fever", "dtype": "float32", "device": "cpu", "batch_size": 8,
                    "max_new_tokens": None, "generation_match": "full_text", "masked_loss": "original",
-                   "truthfulqa_prompt": "original", "val_fraction": 0.2,
+                   "truthfulqa_prompt": "original", "fused_gelu": True, "val_fraction": 0.2,
                    "svd": {"mode": "randomized", "seed": 3}},
     }
 

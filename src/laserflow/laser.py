@@ -34,9 +34,17 @@ def svd_factors(weight: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"U": U.contiguous(), "S": S.contiguous(), "Vh": Vh.contiguous()}
 
 
-def truncate(factors: dict[str, torch.Tensor], rank: int) -> torch.Tensor:
-    """Best rank-r approximation from cached exact SVD factors (Eckart–Young)."""
-    return (factors["U"][:, :rank] * factors["S"][:rank]) @ factors["Vh"][:rank]
+def truncate(factors: dict[str, torch.Tensor], rank: int, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Best rank-r approximation from cached exact SVD factors (Eckart–Young).
+
+    Given the weight, a truncation keeping more than half the rank subtracts the dropped
+    components from it instead, W − U[:, r:] S[r:] Vh[r:]: the same matrix (W = U S Vh) from
+    the smaller product.
+    """
+    U, S, Vh = factors["U"], factors["S"], factors["Vh"]
+    if weight is not None and 2 * rank > len(S):
+        return weight.detach().to(torch.float32) - (U[:, rank:] * S[rank:]) @ Vh[rank:]
+    return (U[:, :rank] * S[:rank]) @ Vh[:rank]
 
 
 def randomized_low_rank(weight: torch.Tensor, rank: int, niter: int, seed: int) -> torch.Tensor:
@@ -81,7 +89,7 @@ def edited_weight(
     rank = kept_rank_checked(edit.level, tuple(weight.shape))
     if svd_mode == "randomized":
         return randomized_low_rank(weight, rank, niter, seed)
-    return truncate(factors if factors is not None else svd_factors(weight), rank)
+    return truncate(factors if factors is not None else svd_factors(weight), rank, weight)
 
 
 def apply_edits(

@@ -69,16 +69,39 @@ def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> tuple[in
     raise LaserflowError(f"all {count} GPUs are held by other laserflow jobs; cap the gpu resource at {count}")
 
 
-def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str = "cpu"):
-    """Model, tokenizer and family from a local directory, with no hub access."""
+# GPT-J and Phi's tanh-approximation GELU, which transformers computes in five element-wise
+# kernels; "gelu_pytorch_tanh" is the same function in one (float rounding differs).
+UNFUSED_GELU, FUSED_GELU = "gelu_new", "gelu_pytorch_tanh"
+ACTIVATION_KEYS = ("activation_function", "hidden_act")
+
+
+def activation_overrides(config: dict, fused_gelu: bool) -> dict:
+    """Config overrides that run an unfused tanh GELU as the fused kernel (empty if none applies)."""
+    if not fused_gelu:
+        return {}
+    return {key: FUSED_GELU for key in ACTIVATION_KEYS if config.get(key) == UNFUSED_GELU}
+
+
+def model_activation(model) -> str | None:
+    """The activation function the loaded model runs."""
+    return next((getattr(model.config, key) for key in ACTIVATION_KEYS if hasattr(model.config, key)), None)
+
+
+def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str = "cpu", fused_gelu: bool = True):
+    """Model, tokenizer and family from a local directory, with no hub access.
+
+    ``fused_gelu`` runs a ``gelu_new`` activation as ``gelu_pytorch_tanh`` (see ACTIVATION_KEYS).
+    """
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
     family = model_family(model_dir)
     model_class = AutoModelForMaskedLM if family.scoring == "masked" else AutoModelForCausalLM
     if dtype not in DTYPES:
         raise LaserflowError(f"dtype '{dtype}' is not one of {', '.join(DTYPES)}")
-    log.info("loading %s model from %s (%s on %s)", family.name, model_dir, dtype, device)
-    model = model_class.from_pretrained(model_dir, dtype=DTYPES[dtype], local_files_only=True)
+    overrides = activation_overrides(read_model_config(model_dir), fused_gelu)
+    log.info("loading %s model from %s (%s on %s%s)", family.name, model_dir, dtype, device,
+             ", fused GELU" if overrides else "")
+    model = model_class.from_pretrained(model_dir, dtype=DTYPES[dtype], local_files_only=True, **overrides)
     model.to(resolve_device(device)).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     if tokenizer.pad_token is None:

@@ -85,13 +85,12 @@ def answer_length(tokenizer, ids: list[int], answer: str) -> int:
 
 def _pad(sequences: list[list[int]], pad_id: int, left: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(seq) for seq in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        span = slice(width - len(seq), width) if left else slice(0, len(seq))
-        ids[row, span] = torch.tensor(seq, dtype=torch.long)
-        mask[row, span] = 1
-    return ids.to(device), mask.to(device)
+    ids, mask = [], []
+    for seq in sequences:
+        padding = width - len(seq)
+        ids.append([pad_id] * padding + seq if left else seq + [pad_id] * padding)
+        mask.append([0] * padding + [1] * len(seq) if left else [1] * len(seq) + [0] * padding)
+    return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
 
 
 def _run_batched(items: list[dict], lengths: list[int], batch_size: int, step, show_progress: bool, desc: str) -> list:
@@ -138,7 +137,7 @@ def _head_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Ten
     The language-model head runs on the selected hidden states alone, which saves its cost and
     the batch × length × vocabulary logits tensor.
     """
-    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    hidden = model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
     return torch.log_softmax(model.lm_head(hidden[rows, cols]).float(), dim=-1)
 
 
@@ -196,40 +195,61 @@ def _generate(model, tokenizer, batch: list[dict], max_new_tokens: int, device) 
 
 
 class _RowBuilder:
-    """Turns requests into rows; each request keeps the indices of its rows."""
+    """Turns requests into rows; each request keeps the indices of its rows.
+
+    Rows are declared first (text + how its ids become a row) and tokenized together in
+    ``build``: one batched tokenizer call instead of one per row.
+    """
 
     def __init__(self, tokenizer, family: Family):
         self.tokenizer = tokenizer
         self.masked = family.scoring == "masked"
         self.protocol = "masked-LM" if self.masked else family.name
-        self.rows: list[_Row] = []
+        self.pending: list[tuple[str, bool, object]] = []  # (text, add_special_tokens, ids -> _Row)
 
-    def add(self, row: _Row) -> int:
-        self.rows.append(row)
-        return len(self.rows) - 1
+    def add(self, text: str, special_tokens: bool, make_row) -> int:
+        self.pending.append((text, special_tokens, make_row))
+        return len(self.pending) - 1
+
+    def build(self) -> list[_Row]:
+        ids: list = [None] * len(self.pending)
+        for special in (True, False):
+            chosen = [i for i, (_, flag, _) in enumerate(self.pending) if flag == special]
+            if chosen:
+                encoded = self.tokenizer([self.pending[i][0] for i in chosen], add_special_tokens=special).input_ids
+                for i, row_ids in zip(chosen, encoded):
+                    ids[i] = row_ids
+        return [make_row(row_ids) for (_, _, make_row), row_ids in zip(self.pending, ids)]
 
     def continuation(self, prompt: str, continuation: str) -> int:
         """Teacher forcing (causal) or masking (RoBERTa) of the continuation's tokens after the prompt."""
         if self.masked:
             # The original scores f"{prompt} {answer}" without special tokens, the answer masked.
-            ids = self.tokenizer(prompt + continuation, add_special_tokens=False).input_ids
+            def masked_row(ids):
+                n = answer_length(self.tokenizer, ids, continuation)
+                return _Row(ids[:-n] + [self.tokenizer.mask_token_id] * n, list(range(len(ids) - n, len(ids))), ids[-n:])
+
+            return self.add(prompt + continuation, False, masked_row)
+
+        def forced_row(ids):
             n = answer_length(self.tokenizer, ids, continuation)
-            positions = list(range(len(ids) - n, len(ids)))
-            masked = ids[:-n] + [self.tokenizer.mask_token_id] * n
-            return self.add(_Row(masked, positions, ids[-n:]))
-        ids = self.tokenizer(prompt + continuation).input_ids
-        n = answer_length(self.tokenizer, ids, continuation)
-        return self.add(_Row(ids, list(range(len(ids) - n - 1, len(ids) - 1)), ids[-n:]))
+            return _Row(ids, list(range(len(ids) - n - 1, len(ids) - 1)), ids[-n:])
+
+        return self.add(prompt + continuation, True, forced_row)
 
     def at_end(self, prompt: str, candidates: list[int] = (), target: int | None = None) -> int:
         """The distribution at the mask (RoBERTa) or after the prompt's last token."""
-        ids = self.tokenizer(prompt).input_ids
-        position = ids.index(self.tokenizer.mask_token_id) if self.masked else len(ids) - 1
-        return self.add(_Row(ids, [position], [] if target is None else [target], list(candidates)))
+        def end_row(ids):
+            position = ids.index(self.tokenizer.mask_token_id) if self.masked else len(ids) - 1
+            return _Row(ids, [position], [] if target is None else [target], list(candidates))
+
+        return self.add(prompt, True, end_row)
 
     def masks(self, prompt: str, count: int) -> int:
-        ids = self.tokenizer(prompt + f" {MASK}" * count).input_ids
-        return self.add(_Row(ids, [i for i, token in enumerate(ids) if token == self.tokenizer.mask_token_id]))
+        def fill_row(ids):
+            return _Row(ids, [i for i, token in enumerate(ids) if token == self.tokenizer.mask_token_id])
+
+        return self.add(prompt + f" {MASK}" * count, True, fill_row)
 
     def single_token(self, text: str, what: str, index: int) -> int:
         ids = self.tokenizer(text, add_special_tokens=False).input_ids
@@ -308,16 +328,19 @@ def score_items(model, tokenizer, family: Family, items: list[dict], options: Sc
     builder = _RowBuilder(tokenizer, family)
     plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
     masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
+    rows = builder.build()
     with torch.inference_mode():
-        read = _run_batched(builder.rows, [len(row.ids) for row in builder.rows], batch_size,
+        read = _run_batched(rows, [len(row.ids) for row in rows], batch_size,
                             lambda batch: _read_batch(model, tokenizer.pad_token_id, batch, device),
                             options.show_progress, f"scoring {dataset}")
         to_generate = [i for i, request in enumerate(requests) if request.method == "generation"]
-        prompts = [{"ids": tokenizer(requests[i].prompt).input_ids} for i in to_generate]
-        max_new_tokens = options.max_new_tokens or info.max_new_tokens
-        continuations = _run_batched(prompts, [len(p["ids"]) for p in prompts], batch_size,
-                                     lambda batch: _generate(model, tokenizer, batch, max_new_tokens, device),
-                                     options.show_progress, f"generating {dataset}") if prompts else []
+        prompts, continuations = [], []
+        if to_generate:
+            prompts = [{"ids": ids} for ids in tokenizer([requests[i].prompt for i in to_generate]).input_ids]
+            max_new_tokens = options.max_new_tokens or info.max_new_tokens
+            continuations = _run_batched(prompts, [len(p["ids"]) for p in prompts], batch_size,
+                                         lambda batch: _generate(model, tokenizer, batch, max_new_tokens, device),
+                                         options.show_progress, f"generating {dataset}")
     generated = {i: (tokenizer.decode(new, skip_special_tokens=True),
                      tokenizer.decode(prompt["ids"] + new, skip_special_tokens=True))
                  for i, prompt, new in zip(to_generate, prompts, continuations)}

@@ -34,13 +34,6 @@ def compute_svd(model_dir: str | os.PathLike, tau: str, layer: int, out_path: st
 
 
 def load_svd_cache(paths: list[str | os.PathLike]) -> dict[str, dict[str, torch.Tensor]]:
-    cache = {}
-    for path in paths:
-        cache |= torch.load(path, weights_only=True)["factors"]
-    return cache
-
-
-def load_svd_cache(paths: list[str | os.PathLike]) -> dict[str, dict[str, torch.Tensor]]:
     """Parameter name -> exact SVD factors, merged from cache files."""
     cache = {}
     for path in paths:

@@ -15,7 +15,7 @@ from . import __version__
 from .io import LaserflowError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from .edits import Edit, parse_level
 from .laser import apply_edits
-from .models import load_model
+from .models import load_model, model_activation
 from .svd import load_svd_cache
 from .scoring import ScoringOptions, describe_scoring, resolve_batch_size, score_items, split_metrics, validation_size
 
@@ -61,6 +61,7 @@ def run_configuration(
     seed: int = 0,
     dtype: str = "float32",
     device: str = "cpu",
+    fused_gelu: bool = True,
     scoring: ScoringOptions = ScoringOptions(),
     val_fraction: float = 0.2,
     model_source: dict | None = None,
@@ -75,7 +76,7 @@ def run_configuration(
     items = read_jsonl(dataset_path)
     if not items:
         raise LaserflowError(f"{dataset_path}: the dataset has no items")
-    model, tokenizer, family = load_model(model_dir, dtype=dtype, device=device)
+    model, tokenizer, family = load_model(model_dir, dtype=dtype, device=device, fused_gelu=fused_gelu)
     load_seconds = time.perf_counter() - started
     apply_edits(model, family, edits, load_svd_cache(svd_paths) if svd_mode == "exact" else None, svd_mode, seed)
     edited = time.perf_counter()
@@ -107,6 +108,7 @@ def run_configuration(
             "svd_files": [str(path) for path in svd_paths] if uses_svd and svd_mode == "exact" else [],
             "device": str(next(model.parameters()).device),
             "dtype": dtype,
+            "activation": model_activation(model),
             "threads": torch.get_num_threads(),
             "software": software_versions(),
         },
@@ -145,6 +147,7 @@ def run_from_job(inputs, outputs, wildcards, params: dict) -> dict:
         seed=svd["seed"],
         dtype=params["dtype"],
         device=params["device"],
+        fused_gelu=params["fused_gelu"],
         scoring=ScoringOptions(
             batch_size=params["batch_size"],
             max_new_tokens=params["max_new_tokens"],
