@@ -238,6 +238,79 @@ def section_demo(args) -> list[dict]:
     return [row]
 
 
+def resident_bytes(field: str = "VmRSS") -> int:
+    """This process's resident memory now (VmRSS) or at its peak since the last reset (VmHWM)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field + ":"))
+
+
+def reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # resets VmHWM to the current resident size
+
+
+def memory_job(model_dir: str, svd_path: str | None, items_count: int, batch_size: int) -> dict:
+    """A configuration job's steps in this fresh process: its peak resident memory over the baseline.
+
+    Torch's and transformers' lazily loaded code is warmed up on a small model first, so the
+    growth is the job's model, edit and activations. Without ``svd_path`` it is the base job.
+    """
+    from laserflow.edits import Edit
+    from laserflow.laser import apply_edits
+    from laserflow.svd import load_svd_cache
+
+    items = demo_items(items_count)
+    options = ScoringOptions(batch_size=batch_size, show_progress=False)
+    with tempfile.TemporaryDirectory() as small:
+        build_tiny_model(TinySpec("gptj", layers=2, hidden=64, heads=4, intermediate=128),
+                         [item["question"] + item["answer"] for item in items], small)
+        model, tokenizer, family = load_model(small)
+        apply_edits(model, family, [Edit("laser", "fc_in", 1, Level(rate=9.0))])
+        score_items(model, tokenizer, family, items, options)
+    del model
+    baseline = resident_bytes()
+    reset_peak()
+    model, tokenizer, family = load_model(model_dir)
+    out = {"model_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+           "after_load": resident_bytes() - baseline}
+    if svd_path:
+        apply_edits(model, family, [Edit("laser", "fc_in", 3, Level(rate=9.0))], load_svd_cache([svd_path]))
+    score_items(model, tokenizer, family, items, options)
+    return out | {"peak": resident_bytes("VmHWM") - baseline}
+
+
+def section_memory(args) -> list[dict]:
+    """Peak resident memory of a configuration job and of the base job on the same model and items.
+
+    The model is a 105 M-parameter GPT-J (n_embd 1024, 8 layers); each job runs in a fresh
+    process. The base job's peak is the model plus the batches' activations, so the difference
+    is what the edit adds (the SVD factors, the new matrix and the kept original).
+    """
+    from laserflow.svd import compute_svd
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir, svd_path = Path(tmp) / "model", Path(tmp) / "svd.pt"
+        build_tiny_model(TinySpec("gptj", layers=8, hidden=1024, heads=16, intermediate=4096),
+                         [item["question"] + item["answer"] for item in demo_items(360)], model_dir)
+        compute_svd(model_dir, "fc_in", 3, svd_path)
+        jobs = {}
+        for name, svd in (("base", None), ("configuration", str(svd_path))):
+            command = [sys.executable, __file__, "--memory-job",
+                       json.dumps([str(model_dir), svd, args.items, args.batch_size])]
+            result = subprocess.run(command, capture_output=True, text=True, check=True)
+            jobs[name] = json.loads(result.stdout.splitlines()[-1])
+    model_bytes = jobs["base"]["model_bytes"]
+    row = {"model_bytes": model_bytes, "batch_size": args.batch_size,
+           "load_x_model": jobs["configuration"]["after_load"] / model_bytes,
+           "base_job_peak_x_model": jobs["base"]["peak"] / model_bytes,
+           "configuration_job_peak_x_model": jobs["configuration"]["peak"] / model_bytes,
+           "edit_adds_x_model": (jobs["configuration"]["peak"] - jobs["base"]["peak"]) / model_bytes}
+    print_table("job memory (resident, CPU)", [row],
+                ["model_bytes", "load_x_model", "base_job_peak_x_model", "configuration_job_peak_x_model",
+                 "edit_adds_x_model"])
+    return [row]
+
+
 def section_gpu(args) -> list[dict]:
     """One full-size CounterFact configuration (65,757 items) on a random GPT-J-6B-shaped fp16 model."""
     from transformers import AutoModelForCausalLM, GPTJConfig
@@ -286,12 +359,13 @@ def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
         print(" | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in columns))
 
 
-SECTIONS = {"eval": section_eval, "svd": section_svd, "demo": section_demo, "gpu": section_gpu}
+SECTIONS = {"eval": section_eval, "svd": section_svd, "demo": section_demo, "memory": section_memory,
+            "gpu": section_gpu}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="eval,svd,demo", help="comma-separated: " + ", ".join(SECTIONS))
+    parser.add_argument("--sections", default="eval,svd,demo,memory", help="comma-separated: " + ", ".join(SECTIONS))
     parser.add_argument("--items", type=int, default=700)
     parser.add_argument("--single-items", type=int, default=200, help="items for the one-at-a-time loop")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -301,7 +375,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="device of the SVD section")
     parser.add_argument("--gpu-batch-sizes", type=lambda text: [int(v) for v in text.split(",")], default=[256, 512])
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
+    parser.add_argument("--memory-job", help=argparse.SUPPRESS)  # section_memory's child process
     args = parser.parse_args()
+    if args.memory_job:
+        print(json.dumps(memory_job(*json.loads(args.memory_job))))
+        return
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "torch": torch.__version__, "threads": args.threads}}
     for name in args.sections.split(","):
