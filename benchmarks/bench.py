@@ -43,6 +43,11 @@ def demo_items(count: int) -> list[dict]:
     return repeated
 
 
+def question_answers(items: list[dict]) -> list[str]:
+    """Question + answer of each item: what a teacher-forced pass reads, and the tiny tokenizers' corpus."""
+    return [item["question"] + item["answer"] for item in items]
+
+
 def gemm_gflops(device: str, dtype: torch.dtype, size: int, seconds: float = 0.5) -> float:
     """The sustained GEMM rate now: size³ products for about ``seconds``, total FLOPs / total time."""
     a = torch.randn(size, size, device=device, dtype=dtype)
@@ -68,7 +73,7 @@ def floor_tokens(tokenizer, family, items, max_new_tokens=10) -> int:
     """Tokens the model must process per the protocol: one teacher-forced pass (+ generation)."""
     if family.scoring == "masked":
         return sum(len(ids) for ids in tokenizer([item["question"] + " <mask>." for item in items]).input_ids)
-    tokens = sum(len(ids) for ids in tokenizer([item["question"] + item["answer"] for item in items]).input_ids)
+    tokens = sum(len(ids) for ids in tokenizer(question_answers(items)).input_ids)
     if family.scoring == "generation":
         tokens += sum(len(ids) + max_new_tokens for ids in tokenizer([item["question"] for item in items]).input_ids)
     return tokens
@@ -123,7 +128,7 @@ def section_eval(args) -> list[dict]:
     The floor is 2 × parameters × tokens at the GEMM rate measured beside each timed run.
     """
     items = demo_items(args.items)
-    texts = [item["question"] + item["answer"] for item in items]
+    texts = question_answers(items)
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,11 +198,12 @@ def section_svd(args) -> list[dict]:
     return [row]
 
 
-def run_quiet(command: list[str], cwd, env=None) -> None:
-    """Run a command, its output captured; on failure raise with the end of its stderr."""
+def run_quiet(command: list[str], cwd=None, env=None) -> str:
+    """Run a command, its output captured; its stdout, or on failure raise with the end of its stderr."""
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
     if result.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
 
 
 def section_demo(args) -> list[dict]:
@@ -263,7 +269,7 @@ def memory_job(model_dir: str, svd_path: str | None, items_count: int, batch_siz
     options = ScoringOptions(batch_size=batch_size, show_progress=False)
     with tempfile.TemporaryDirectory() as small:
         build_tiny_model(TinySpec("gptj", layers=2, hidden=64, heads=4, intermediate=128),
-                         [item["question"] + item["answer"] for item in items], small)
+                         question_answers(items), small)
         model, tokenizer, family = load_model(small)
         apply_edits(model, family, [Edit("laser", "fc_in", 1, Level(rate=9.0))])
         score_items(model, tokenizer, family, items, options)
@@ -284,21 +290,20 @@ def section_memory(args) -> list[dict]:
 
     The model is a 105 M-parameter GPT-J (n_embd 1024, 8 layers); each job runs in a fresh
     process. The base job's peak is the model plus the batches' activations, so the difference
-    is what the edit adds (the SVD factors, the new matrix and the kept original).
+    is what the edit adds (the SVD factors, the new matrix and the original's copy).
     """
     from laserflow.svd import compute_svd
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, svd_path = Path(tmp) / "model", Path(tmp) / "svd.pt"
         build_tiny_model(TinySpec("gptj", layers=8, hidden=1024, heads=16, intermediate=4096),
-                         [item["question"] + item["answer"] for item in demo_items(360)], model_dir)
+                         question_answers(demo_items(360)), model_dir)
         compute_svd(model_dir, "fc_in", 3, svd_path)
         jobs = {}
         for name, svd in (("base", None), ("configuration", str(svd_path))):
             command = [sys.executable, __file__, "--memory-job",
                        json.dumps([str(model_dir), svd, args.items, args.batch_size])]
-            result = subprocess.run(command, capture_output=True, text=True, check=True)
-            jobs[name] = json.loads(result.stdout.splitlines()[-1])
+            jobs[name] = json.loads(run_quiet(command).splitlines()[-1])
     model_bytes = jobs["base"]["model_bytes"]
     row = {"model_bytes": model_bytes, "batch_size": args.batch_size,
            "load_x_model": jobs["configuration"]["after_load"] / model_bytes,
@@ -321,7 +326,7 @@ def section_gpu(args) -> list[dict]:
     items = demo_items(65_757)
     with tempfile.TemporaryDirectory() as tmp:
         build_tiny_model(TinySpec("gptj", layers=1, hidden=64, heads=4, intermediate=128),
-                         [item["question"] + item["answer"] for item in items[:360]], tmp)
+                         question_answers(items[:360]), tmp)
         _, tokenizer, _ = load_model(tmp)
     config = GPTJConfig(vocab_size=50400, n_positions=2048, n_embd=4096, n_layer=28, n_head=16, rotary_dim=64,
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
