@@ -2,7 +2,8 @@
 # data -> models -> sweep -> select -> report; all logic lives in src/laserflow.
 
 
-# config.yaml is the default (the offline demo); a --configfile replaces it instead of merging.
+# config.yaml is the default (the offline demo). A --configfile replaces it; several --configfile
+# files are layered (configs/paper-selected.yaml on configs/paper.yaml).
 if not config:
 
     configfile: "config.yaml"
@@ -39,5 +40,7 @@ localrules:
 rule all:
     default_target: True
     input:
-        tables=REPORT_TABLES,
-        figures=all_figures(),
+        tables=report_tables(),
+        figures=figures(),
+    message:
+        "every table and figure is up to date"

@@ -25,13 +25,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from laserflow.data.catalog import DATASETS  # noqa: E402
 from laserflow.data.counterfact import counterfact_items  # noqa: E402
 from laserflow.edits import Level  # noqa: E402
 from laserflow.families import FAMILIES  # noqa: E402
 from laserflow.io import read_json  # noqa: E402
 from laserflow.laser import randomized_low_rank, svd_factors, truncate  # noqa: E402
 from laserflow.models import load_model, model_activation  # noqa: E402
-from laserflow.scoring import ScoringOptions, score_items  # noqa: E402
+from laserflow.scoring import score_items  # noqa: E402
+from laserflow.settings import ScoringOptions  # noqa: E402
 from laserflow.tiny import TinySpec, build_tiny_model  # noqa: E402
 
 PAPER_RATES = [1, 2, 4, 6, 8, 9, 9.5, 9.9, 9.95]
@@ -323,7 +325,7 @@ def section_gpu(args) -> list[dict]:
     if not torch.cuda.is_available():
         print("gpu section skipped: no CUDA device")
         return []
-    items = demo_items(65_757)
+    items = demo_items(DATASETS["counterfact"].expected_items)
     with tempfile.TemporaryDirectory() as tmp:
         build_tiny_model(TinySpec("gptj", layers=1, hidden=64, heads=4, intermediate=128),
                          question_answers(items[:360]), tmp)

@@ -3,45 +3,48 @@
 
 rule download_dataset:
     output:
-        raw="resources/downloads/{dataset}.raw",
+        raw=paths.DOWNLOAD,
     log:
         "logs/data/download_{dataset}.log",
     wildcard_constraints:
-        dataset=name_pattern(datasets_from("url")),
+        dataset=name_pattern(sources("datasets", "url")),
     conda:
         "../envs/laserflow.yaml"
     params:
         spec=dataset_spec,
+        code=code_fingerprint("laserflow.data.fetch"),
+    message:
+        "data: download {wildcards.dataset}"
     script:
         "../scripts/download.py"
 
 
 rule fetch_hub_dataset:
-    input:
-        code=package_sources("data/catalog.py", "data/hub.py"),
     output:
-        raw="resources/downloads/{dataset}.json",
+        raw=paths.HUB_DOWNLOAD,
     log:
         "logs/data/fetch_{dataset}.log",
     wildcard_constraints:
-        dataset=name_pattern(datasets_from("hub")),
+        dataset=name_pattern(sources("datasets", "hub")),
     conda:
         "../envs/laserflow.yaml"
     resources:
         downloads=1,
     params:
         spec=dataset_spec,
+        code=code_fingerprint("laserflow.data.hub"),
+    message:
+        "data: fetch {wildcards.dataset} from the hub"
     script:
         "../scripts/fetch_hub_dataset.py"
 
 
 rule prepare_dataset:
     input:
-        raw=raw_dataset,
+        raw=raw_input,
         tokenizer=answer_tokenizer,
-        code=DATA_SOURCES,
     output:
-        dataset="resources/data/{dataset}.jsonl",
+        dataset=paths.DATASET,
     log:
         "logs/data/prepare_{dataset}.log",
     conda:
@@ -51,5 +54,8 @@ rule prepare_dataset:
         mem_mb=4000,
     params:
         spec=dataset_spec,
+        code=code_fingerprint("laserflow.data.prepare"),
+    message:
+        "data: prepare {wildcards.dataset}"
     script:
         "../scripts/prepare_dataset.py"

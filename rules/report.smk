@@ -1,12 +1,16 @@
 # Report stage: one rule per artifact; each rule's script (and a figure's style file) is its input.
 
+TABLE_CODE = code_fingerprint(
+    "laserflow.report", "laserflow.records", "laserflow.paper"
+)
+FIGURE_CODE = code_fingerprint("laserflow.figures", "laserflow.records")
+
 
 rule table1:
     input:
-        selections=all_selections(),
+        selections=cell_files(paths.SELECTION),
         paper=PAPER_TABLE,
         script=report_script("table1"),
-        code=package_sources("paper.py", "records.py", "report.py"),
     output:
         csv=report(
             "results/tables/table1.csv",
@@ -26,16 +30,18 @@ rule table1:
     conda:
         "../envs/laserflow.yaml"
     params:
+        code=TABLE_CODE,
         tolerance=config["report"]["tolerance"],
+    message:
+        "report: Table 1"
     script:
         "../scripts/table1.py"
 
 
 rule hyperparameters:
     input:
-        selections=all_selections(),
+        selections=cell_files(paths.SELECTION),
         script=report_script("hyperparameters"),
-        code=package_sources("paper.py", "records.py", "report.py"),
     output:
         csv=report(
             "results/tables/hyperparameters.csv",
@@ -54,16 +60,19 @@ rule hyperparameters:
         "logs/report/hyperparameters.log",
     conda:
         "../envs/laserflow.yaml"
+    params:
+        code=TABLE_CODE,
+    message:
+        "report: the selected hyperparameters"
     script:
         "../scripts/hyperparameters.py"
 
 
 rule numbers:
     input:
-        selections=all_selections(),
+        selections=cell_files(paths.SELECTION),
         paper=PAPER_TABLE,
         script=report_script("numbers"),
-        code=package_sources("paper.py", "records.py", "report.py"),
     output:
         tex=report(
             "results/tables/numbers.tex",
@@ -76,16 +85,18 @@ rule numbers:
     conda:
         "../envs/laserflow.yaml"
     params:
+        code=TABLE_CODE,
         tolerance=config["report"]["tolerance"],
+    message:
+        "report: the number macros"
     script:
         "../scripts/numbers.py"
 
 
 rule provenance:
     input:
-        bases=all_bases(),
+        bases=cell_files(paths.BASE),
         script=report_script("provenance"),
-        code=package_sources("paper.py", "records.py", "report.py"),
     output:
         csv=report(
             "results/tables/provenance.csv",
@@ -96,17 +107,20 @@ rule provenance:
         "logs/report/provenance.log",
     conda:
         "../envs/laserflow.yaml"
+    params:
+        code=TABLE_CODE,
+    message:
+        "report: the provenance table"
     script:
         "../scripts/provenance.py"
 
 
 rule sweep_figure:
     input:
-        base=base_file,
+        base=rules.evaluate_base.output.summary,
         runs=laser_run_files,
         script=report_script("sweep_figure"),
         style=STYLE,
-        code=FIGURE_SOURCES,
     output:
         png=report(
             "results/figures/{model}/{dataset}/sweep.png",
@@ -119,18 +133,21 @@ rule sweep_figure:
         "logs/report/sweep_{model}_{dataset}.log",
     conda:
         "../envs/laserflow.yaml"
+    params:
+        code=FIGURE_CODE,
+    message:
+        "report: the sweep figure of {wildcards.model} on {wildcards.dataset}"
     script:
         "../scripts/sweep_figure.py"
 
 
 rule heatmap_figure:
     input:
-        base=base_file,
-        selection=selection_file,
+        base=rules.evaluate_base.output.summary,
+        selection=rules.select.output.selection,
         runs=laser_run_files,
         script=report_script("heatmap_figure"),
         style=STYLE,
-        code=FIGURE_SOURCES,
     output:
         png=report(
             "results/figures/{model}/{dataset}/val_heatmap.png",
@@ -143,16 +160,19 @@ rule heatmap_figure:
         "logs/report/heatmap_{model}_{dataset}.log",
     conda:
         "../envs/laserflow.yaml"
+    params:
+        code=FIGURE_CODE,
+    message:
+        "report: the validation heatmaps of {wildcards.model} on {wildcards.dataset}"
     script:
         "../scripts/heatmap_figure.py"
 
 
 rule bars_figure:
     input:
-        table="results/tables/table1.csv",
+        table=rules.table1.output.csv,
         script=report_script("bars_figure"),
         style=STYLE,
-        code=FIGURE_SOURCES,
     output:
         png=report(
             "results/figures/table1_bars.png",
@@ -165,5 +185,9 @@ rule bars_figure:
         "logs/report/bars.log",
     conda:
         "../envs/laserflow.yaml"
+    params:
+        code=FIGURE_CODE,
+    message:
+        "report: Table 1's bar chart"
     script:
         "../scripts/bars_figure.py"

@@ -3,15 +3,18 @@
 
 rule select:
     input:
-        base=base_file,
+        base=rules.evaluate_base.output.summary,
         runs=laser_run_files,
-        dataset=dataset_file,
-        code=package_sources("select.py", "data/catalog.py"),
+        dataset=rules.prepare_dataset.output.dataset,
     output:
-        selection="results/{model}/{dataset}/selection.json",
+        selection=paths.SELECTION,
     log:
-        "logs/{model}/{dataset}/select.log",
+        paths.log(paths.SELECTION),
     conda:
         "../envs/laserflow.yaml"
+    params:
+        code=code_fingerprint("laserflow.selection"),
+    message:
+        "select: {wildcards.model} on {wildcards.dataset}"
     script:
         "../scripts/select.py"

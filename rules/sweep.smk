@@ -3,65 +3,72 @@
 
 rule svd:
     input:
-        model=model_dir,
-        code=package_sources("families.py", "laser.py", "models.py", "svd.py"),
+        model=model_input,
     output:
-        factors="resources/svd/{model}/{tau}/{layer}.pt",
+        factors=paths.SVD,
     log:
-        "logs/svd/{model}/{tau}/{layer}.log",
+        paths.log(paths.SVD),
     conda:
         "../envs/laserflow.yaml"
     threads: config["evaluation"]["threads"]
     resources:
         mem_mb=svd_mem_mb,
+    params:
+        code=code_fingerprint("laserflow.svd"),
+    message:
+        "sweep: SVD of {wildcards.model} {wildcards.tau}, layer {wildcards.layer}"
     script:
         "../scripts/svd.py"
 
 
 rule evaluate_base:
     input:
-        model=model_dir,
-        manifest="resources/manifests/{model}.json",
-        dataset=dataset_file,
-        code=EVALUATION_SOURCES,
+        model=model_input,
+        manifest=rules.model_manifest.output.manifest,
+        dataset=rules.prepare_dataset.output.dataset,
     output:
-        summary="results/{model}/{dataset}/base.json",
-        records="results/{model}/{dataset}/base.items.jsonl.gz",
+        summary=paths.BASE,
+        records=paths.items(paths.BASE),
     log:
-        "logs/{model}/{dataset}/base.log",
+        paths.log(paths.BASE),
     conda:
         "../envs/laserflow.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        mem_mb=model_mem_mb,
-        gpu=gpu_count,
+        mem_mb=evaluation_mem_mb,
+        gpu=local_gpus,
         gres=gpu_gres,
     params:
-        evaluation=evaluation_params,
+        settings=evaluation_settings,
+        code=code_fingerprint("laserflow.evaluate"),
+    message:
+        "sweep: {wildcards.model} on {wildcards.dataset}, base model"
     script:
         "../scripts/evaluate.py"
 
 
 rule evaluate_configuration:
     input:
-        model=model_dir,
-        manifest="resources/manifests/{model}.json",
-        dataset=dataset_file,
+        model=model_input,
+        manifest=rules.model_manifest.output.manifest,
+        dataset=rules.prepare_dataset.output.dataset,
         svd=svd_files,
-        code=EVALUATION_SOURCES,
     output:
-        summary="results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.json",
-        records="results/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.items.jsonl.gz",
+        summary=paths.RUN,
+        records=paths.items(paths.RUN),
     log:
-        "logs/{model}/{dataset}/runs/{intervention}/{tau}/{layer}/{level}.log",
+        paths.log(paths.RUN),
     conda:
         "../envs/laserflow.yaml"
     threads: config["evaluation"]["threads"]
     resources:
-        mem_mb=model_mem_mb,
-        gpu=gpu_count,
+        mem_mb=evaluation_mem_mb,
+        gpu=local_gpus,
         gres=gpu_gres,
     params:
-        evaluation=evaluation_params,
+        settings=evaluation_settings,
+        code=code_fingerprint("laserflow.evaluate"),
+    message:
+        "sweep: {wildcards.model} on {wildcards.dataset}, {wildcards.intervention} {wildcards.tau}, layer {wildcards.layer}, {wildcards.level}"
     script:
         "../scripts/evaluate.py"

@@ -1,8 +1,7 @@
 """Build a tiny random model of a real architecture with a tokenizer trained on the datasets."""
 
 from laserflow.cli import run_script
-from laserflow.config import tiny_spec
-from laserflow.tiny import build_tiny_model, corpus_texts
+from laserflow.tiny import build_tiny_model, corpus_texts, tiny_spec
 
 
 def main():

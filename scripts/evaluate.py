@@ -1,16 +1,13 @@
 """Evaluate the base model or one configuration on one dataset."""
 
 from laserflow.cli import run_script
+from laserflow.settings import EvaluationPaths, job_values
 from laserflow.worker import run_job
 
 
 def main():
-    job = {
-        "inputs": dict(snakemake.input.items()),
-        "outputs": dict(snakemake.output.items()),
-        "wildcards": dict(snakemake.wildcards.items()),
-        "params": snakemake.params.evaluation,
-    }
+    paths = EvaluationPaths.from_job(snakemake.input, snakemake.output)
+    job = job_values(snakemake.params.settings, dict(snakemake.wildcards.items()), paths)
     run_job("evaluate", job, snakemake.threads, snakemake.log[0])
 
 

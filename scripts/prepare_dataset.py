@@ -1,17 +1,15 @@
 """A dataset's raw source -> canonical JSON Lines, in the protocol's order."""
 
 from laserflow.cli import run_script
-from laserflow.data import prepare_dataset
+from laserflow.data.prepare import prepare_configured
 
 
 def main():
-    spec = snakemake.params.spec
-    prepare_dataset(
+    prepare_configured(
         snakemake.wildcards.dataset,
+        snakemake.params.spec,
         snakemake.input.raw,
         snakemake.output.dataset,
-        spec.get("expected_items"),
-        spec.get("size_mismatch", "error"),
         snakemake.input.tokenizer or None,
     )
 

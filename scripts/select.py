@@ -1,7 +1,7 @@
 """Select (τ, ℓ, ρ) on the validation part for one (model, dataset)."""
 
 from laserflow.cli import run_script
-from laserflow.select import select_files
+from laserflow.selection import select_files
 
 
 def main():

@@ -1,41 +1,62 @@
-"""Glue for the workflow's scripts: logging to the rule's log file, threads, one-line errors."""
+"""Job plumbing for the workflow's scripts: one set-up for every job (logs, progress bars and
+threads), and one-line errors."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from typing import Callable
+import traceback
+from typing import Callable, TextIO
 
 from .io import LaserflowError
 
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s: %(message)s"
 
-def run_script(snakemake, main: Callable[[], None]) -> None:
-    """Run ``main`` under a Snakemake ``script:`` job.
 
-    Logs go to the rule's log file, torch uses the job's threads, and a LaserflowError becomes
-    one line on stderr (and in the log) with exit status 1, leaving no output behind.
+def configure_job(threads: int, log_path: str | None, fresh: bool = True) -> TextIO:
+    """Set this process up as a job: its logging, stdout and stderr (progress bars included) go to
+    the rule's log, emptied first when ``fresh``; torch, when imported, uses ``threads``.
+
+    Returns a stream to the stderr the process started with (the console), for the job's one-line
+    error. The script process and a worker child (``laserflow.worker``) both call this, so a job's
+    log reads the same either way.
     """
-    log_path = snakemake.log[0] if len(snakemake.log) else None
+    console = os.fdopen(os.dup(2), "w", buffering=1)
     if log_path:
         os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-        open(log_path, "w").close()
-        # Appending: a worker process (laserflow.worker) may write the same log meanwhile.
-        handlers: list[logging.Handler] = [logging.FileHandler(log_path, mode="a")]
-    else:
-        handlers = [logging.StreamHandler(sys.stderr)]
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if fresh else 0)
+        descriptor = os.open(log_path, flags, 0o666)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(descriptor, 1)
+        os.dup2(descriptor, 2)
+        os.close(descriptor)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True, format=LOG_FORMAT)
     if os.environ.get("SLURM_JOB_ID"):
         logging.getLogger("laserflow").info("SLURM job %s", os.environ["SLURM_JOB_ID"])
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    if "torch" in sys.modules:  # only scripts that compute import torch
-        sys.modules["torch"].set_num_threads(max(1, int(snakemake.threads)))
+    if "torch" in sys.modules:  # only jobs that compute import torch
+        sys.modules["torch"].set_num_threads(max(1, int(threads)))
+    return console
+
+
+def run_script(snakemake, main: Callable[[], None]) -> None:
+    """Run ``main`` as a Snakemake ``script:`` job.
+
+    A LaserflowError becomes one line in the log and on the console, with exit status 1, leaving
+    no output behind; any other exception is a bug and shows its traceback in both.
+    """
+    console = configure_job(snakemake.threads, snakemake.log[0] if len(snakemake.log) else None)
     try:
         main()
     except LaserflowError as err:
         logging.getLogger("laserflow").error("%s", err)
-        print(f"laserflow: error: {err}", file=sys.stderr)
+        print(f"laserflow: error: {err}", file=console)
+        sys.exit(1)
+    except Exception:  # a bug: the traceback goes to the log and the console
+        logging.getLogger("laserflow").exception("job failed")
+        traceback.print_exc(file=console)
         sys.exit(1)
     # Every output is already renamed into place; skip the interpreter's teardown of torch and
     # transformers, which costs ~2 s per job on a small CPU.

@@ -1,8 +1,7 @@
-"""Configuration: schema validation, semantic checks and expansion of the sweep grid."""
+"""Configuration: reading (layered files), schema validation and the semantic checks the schema cannot express."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -10,21 +9,34 @@ import yaml
 
 from .families import family_by_name
 from .io import LaserflowError
-from .edits import Edit, Level, level_label
-from .tiny import TinySpec
+from .paths import run_key
+from .sweep import cells, levels, layers, model_info, selected_edits
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
 
 
-def load_config(path: str | Path) -> dict:
-    """Read and validate a YAML config (with schema defaults filled in)."""
+def read_yaml(path: str | Path) -> dict:
+    """One config file's mapping; a YAML syntax error names the file and line."""
     try:
         config = yaml.safe_load(Path(path).read_text())
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise LaserflowError(f"{path}: malformed YAML{where}") from None
-    validate(config, source=str(path))
+    if not isinstance(config, dict):
+        raise LaserflowError(f"{path}: the config must be a mapping")
+    return config
+
+
+def load_config(*paths: str | Path) -> dict:
+    """Read config files as ``snakemake --configfile A B`` does (B's keys update A's, mappings
+    merged key by key), then validate the result (with schema defaults filled in)."""
+    from snakemake.utils import update_config
+
+    config: dict = {}
+    for path in paths:
+        update_config(config, read_yaml(path))
+    validate(config, source=" + ".join(map(str, paths)))
     return config
 
 
@@ -58,82 +70,14 @@ def first_schema_error(config: dict) -> str | None:
     return f"key '{where}': {message}"
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    family: str
-    layers: int
-
-
-def model_info(config: dict, name: str) -> ModelInfo:
-    spec = config["models"][name]
-    if "tiny" in spec:
-        tiny = tiny_spec(spec)
-        return ModelInfo(name, tiny.family, tiny.layers)
-    return ModelInfo(name, spec["family"], spec["layers"])
-
-
-def tiny_spec(spec: dict) -> TinySpec:
-    defaults = TinySpec(family=spec["tiny"]["family"])
-    return TinySpec(**{key: spec["tiny"].get(key, getattr(defaults, key)) for key in TinySpec.__dataclass_fields__})
-
-
-def levels(config: dict) -> list[Level]:
-    sweep = config["sweep"]
-    if "rates" in sweep:
-        return [Level(rate=float(rate)) for rate in sweep["rates"]]
-    return [Level(rho=float(rho)) for rho in sweep["rhos"]]
-
-
-def layers(config: dict, model: str) -> list[int]:
-    chosen = config["sweep"].get("layers", "all")
-    return list(range(model_info(config, model).layers)) if chosen == "all" else list(chosen)
-
-
-def selected_edits(config: dict, model: str, dataset: str) -> list[Edit] | None:
-    """The configurations ``selected`` lists for one (model, dataset), in its order; None if none."""
-    entries = config.get("selected", {}).get(model, {}).get(dataset)
-    if entries is None:
-        return None
-    return [Edit("laser", entry["tau"], entry["layer"],
-                 Level(rate=float(entry["rate"])) if "rate" in entry else Level(rho=float(entry["rho"])))
-            for entry in entries]
-
-
-def edits(config: dict, model: str, dataset: str) -> list[Edit]:
-    """Every single-edit configuration of one (model, dataset): the ones ``selected`` lists for it
-    (artifact evaluation), otherwise the sweep grid in the original's sweep order.
-
-    The original loops layers from the last down, then τ in the given order, then rates reversed
-    (9.95 first); the first configuration wins remaining selection ties.
-    """
-    chosen = selected_edits(config, model, dataset)
-    if chosen is not None:
-        return chosen
-    out = []
-    for intervention in config["sweep"].get("interventions", ["laser"]):
-        for layer in sorted(layers(config, model), reverse=True):
-            for tau in config["sweep"]["taus"]:
-                if intervention == "zero":
-                    out.append(Edit(intervention, tau, layer, None))
-                    continue
-                for level in reversed(levels(config)):
-                    out.append(Edit(intervention, tau, layer, level))
-    return out
-
-
-def run_key(edit: Edit) -> dict:
-    """The wildcard values of one configuration's target."""
-    return {"intervention": edit.intervention, "tau": edit.tau, "layer": edit.layer, "level": level_label(edit.level)}
-
-
 def check(config: dict, source: str = "config") -> None:
-    """Semantic checks the schema cannot express: τ per family, layer range, levels."""
+    """Semantic checks the schema cannot express: cells, τ per family, layer range, levels."""
+    check_cells(config, source)
     try:
         levels(config)
     except LaserflowError as err:
         raise LaserflowError(f"{source}: sweep: {err}") from None
-    for name in config["models"]:
+    for name in dict.fromkeys(model for model, _ in cells(config)):
         info = model_info(config, name)
         family = family_by_name(info.family)
         for tau in config["sweep"]["taus"]:
@@ -167,15 +111,27 @@ def check_datasets(config: dict, source: str = "config") -> None:
             )
 
 
+def check_cells(config: dict, source: str = "config") -> None:
+    """Each ``cells`` entry names a configured model and datasets, none twice."""
+    for model, datasets in config.get("cells", {}).items():
+        if model not in config["models"]:
+            raise LaserflowError(f"{source}: cells.{model}: '{model}' is not a configured model")
+        for dataset in datasets:
+            if dataset not in config["datasets"]:
+                raise LaserflowError(f"{source}: cells.{model}: '{dataset}' is not a configured dataset")
+        if len(set(datasets)) != len(datasets):
+            raise LaserflowError(f"{source}: cells.{model}: a dataset is listed twice")
+
+
 def check_selected(config: dict, source: str = "config") -> None:
     """Each ``selected`` entry names a configured model and dataset, a τ of the model's family and
     one of its layers, and lists no configuration twice."""
-    for model, cells in config.get("selected", {}).items():
+    for model, entries_of in config.get("selected", {}).items():
         if model not in config["models"]:
             raise LaserflowError(f"{source}: selected.{model}: '{model}' is not a configured model")
         info = model_info(config, model)
         family = family_by_name(info.family)
-        for dataset, entries in cells.items():
+        for dataset, entries in entries_of.items():
             where = f"{source}: selected.{model}.{dataset}"
             if dataset not in config["datasets"]:
                 raise LaserflowError(f"{where}: '{dataset}' is not a configured dataset")
@@ -196,22 +152,21 @@ def check_selected(config: dict, source: str = "config") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m laserflow.config FILE...`: check config files before a long run.
+    """`python -m laserflow.config FILE [FILE...]`: check a config before a long run.
 
-    Snakemake reports a YAML syntax error without the file or line; this names both.
+    Several files are layered as Snakemake's ``--configfile`` layers them. Snakemake reports a YAML
+    syntax error without the file or line; this names both.
     """
     import sys
 
     paths = sys.argv[1:] if argv is None else argv
-    status = 0
-    for path in paths:
-        try:
-            load_config(path)
-            print(f"{path}: ok")
-        except LaserflowError as err:
-            print(f"laserflow: error: {err}", file=sys.stderr)
-            status = 1
-    return status
+    try:
+        load_config(*paths)
+    except LaserflowError as err:
+        print(f"laserflow: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{' + '.join(paths)}: ok")
+    return 0
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ def _pyplot(style: str | os.PathLike | None):
 
 
 def _save(plt, fig, png_path: str | os.PathLike, pdf_path: str | os.PathLike) -> None:
-    for path in (png_path, pdf_path):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1], dpi=150, bbox_inches="tight")
+    """PNG and PDF, byte for byte the same on a rerun (no creation date in the PDF)."""
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
+    with atomic_path(pdf_path) as tmp:
+        fig.savefig(tmp, format="pdf", dpi=150, bbox_inches="tight", metadata={"CreationDate": None})
     plt.close(fig)
 
 

@@ -75,6 +75,16 @@ def read_json(path: str | os.PathLike) -> Any:
         raise LaserflowError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
 
 
+def lookup(record: Any, dotted: str) -> Any:
+    """``record["a"]["b"]`` for ``"a.b"``; KeyError(dotted) when a part is missing."""
+    value = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
 def _open_text(path: Path, mode: str, compressed: bool):
     if compressed:
         # mtime=0 and no file name keep the compressed bytes identical across runs.

@@ -7,8 +7,7 @@ import torch
 from .edits import Edit, Level
 from .families import Family, num_layers
 from .io import LaserflowError
-
-SVD_MODES = ("exact", "randomized")
+from .settings import SVD_MODES
 
 
 def select_parameters(model: torch.nn.Module, family: Family, tau: str, layer: int) -> dict[str, torch.nn.Parameter]:
@@ -121,10 +120,3 @@ def apply_edits(
             with torch.no_grad():
                 param.data.copy_(new.to(device=param.device, dtype=param.dtype))
     return originals
-
-
-def restore(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in originals.items():
-            params[name].data.copy_(value)

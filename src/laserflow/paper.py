@@ -5,21 +5,12 @@ from __future__ import annotations
 import csv
 import os
 
+from .data.catalog import DATASETS
 from .io import LaserflowError
 
 PAPER_COLUMNS = ["dataset", "model", "base_acc", "base_loss", "laser_acc", "laser_loss", "tau", "layer", "rho"]
 _NUMERIC = ("base_acc", "base_loss", "laser_acc", "laser_loss", "rho")
 
-DATASET_NAMES = {
-    "counterfact": "CounterFact",
-    "hotpotqa": "HotPotQA",
-    "fever": "FEVER",
-    "bios_gender": "Bios Gender",
-    "bios_profession": "Bios Profession",
-    "truthfulqa": "TruthfulQA",
-    "bigbench_epistemic": "BigBench-Epistemic Reasoning",
-    "bigbench_wikidata": "BigBench-WikidataQA",
-}
 MODEL_NAMES = {"roberta": "RoBERTa", "gptj": "GPT-J", "llama2": "Llama-2"}
 
 # The paper's sweep-figure panels, in its order: τ -> panel title.
@@ -34,7 +25,9 @@ TAU_TITLES = {
 
 
 def dataset_name(dataset: str) -> str:
-    return DATASET_NAMES.get(dataset, dataset)
+    """The paper's name of a catalog dataset (the id itself for any other)."""
+    info = DATASETS.get(dataset)
+    return info.title if info else dataset
 
 
 def model_name(model: str) -> str:

@@ -13,17 +13,10 @@ from dataclasses import dataclass
 
 from .data.catalog import DatasetInfo
 from .families import Family
+from .settings import ScoringOptions
 
-TRUTHFULQA_PROMPTS = ("original", "corrected")
 MASK = "<mask>"
 BIOS_TOKENS = 50  # RoBERTa keeps the last 50 tokens of a biography
-
-
-@dataclass(frozen=True)
-class PromptOptions:
-    """The prompt switches alone (``scoring.ScoringOptions`` carries the same field)."""
-
-    truthfulqa_prompt: str = "original"
 
 
 @dataclass(frozen=True)
@@ -116,7 +109,7 @@ def _single_tokens(tokenizer, family: Family, words: tuple[str, ...]) -> bool:
     return all(len(tokenizer(family.label_prefix + word, add_special_tokens=False).input_ids) == 1 for word in words)
 
 
-def build_request(info: DatasetInfo, family: Family, tokenizer, item: dict, options) -> Request:
+def build_request(info: DatasetInfo, family: Family, tokenizer, item: dict, options: ScoringOptions) -> Request:
     """The scoring request of one processed item."""
     masked = family.scoring == "masked"
     prompt = PROMPTS[info.name](item, masked, tokenizer, options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .io import LaserflowError, read_json
+from .io import LaserflowError, lookup, read_json
 
 SELECTION_KEYS = (
     "model", "dataset", "candidates", "chosen.tau", "chosen.layer", "chosen.rho",
@@ -14,16 +14,6 @@ SELECTION_KEYS = (
 RUN_KEYS = ("model", "dataset", "edits", "metrics.val.acc", "metrics.test.logloss")
 BASE_KEYS = ("model", "dataset", "metrics.val.acc", "metrics.test.logloss")
 PROVENANCE_KEYS = ("model", "dataset", "provenance.device", "provenance.dtype", "provenance.software")
-
-
-def lookup(record: dict, dotted: str):
-    """``record["a"]["b"]`` for ``"a.b"``; KeyError when a part is missing."""
-    value = record
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise KeyError(dotted)
-        value = value[part]
-    return value
 
 
 def read_record(path: str | os.PathLike, keys: tuple[str, ...]) -> dict:

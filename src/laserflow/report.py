@@ -14,11 +14,8 @@ from __future__ import annotations
 import os
 from statistics import fmean
 
-from .io import LaserflowError, atomic_path, write_text
+from .io import LaserflowError, atomic_path, lookup, write_text
 from .paper import dataset_name, model_name
-from .records import lookup
-
-DEFAULT_TOLERANCE = 2.0  # accuracy points; the config schema's default for report.tolerance
 
 TABLE1_COLUMNS = [
     "dataset", "model", "n_test",
@@ -43,8 +40,7 @@ def _optional(record: dict, dotted: str):
         return None
 
 
-def table1_rows(selections: list[dict], paper: dict | None = None,
-                tolerance: float = DEFAULT_TOLERANCE) -> list[dict]:
+def table1_rows(selections: list[dict], paper: dict | None, tolerance: float) -> list[dict]:
     """One row per (dataset, model): our test numbers, the paper's cell (when it has one) and
     whether our LASER gain is within ``tolerance`` accuracy points of the paper's."""
     rows = []
@@ -147,8 +143,7 @@ def _first_of_group(rows: list[dict]) -> list[str]:
 
 
 def write_table1(selections: list[dict], csv_path: str | os.PathLike, md_path: str | os.PathLike, *,
-                 tex_path: str | os.PathLike | None = None, paper: dict | None = None,
-                 tolerance: float = DEFAULT_TOLERANCE) -> list[dict]:
+                 tex_path: str | os.PathLike | None = None, paper: dict | None, tolerance: float) -> list[dict]:
     """Table 1: base and LASER test accuracy % (log-loss), the chosen (τ, ℓ, ρ), and the paper's
     cell beside ours, as CSV, Markdown and (with ``tex_path``) a LaTeX tabular."""
     rows = table1_rows(selections, paper, tolerance)

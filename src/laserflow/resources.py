@@ -1,4 +1,5 @@
-"""Job resource requests (host memory) estimated from a configured model, for local and SLURM runs.
+"""Job resource requests, for local and SLURM runs: host memory estimated from a configured model,
+and how a sweep job asks for a GPU.
 
 A job holds the whole model in its dtype while loading it, plus the Python, torch and CUDA runtime.
 GPU memory is not requested: a job gets a whole GPU (GPT-J fp16 needs ~12 GB of it, Llama-2 7B
@@ -8,9 +9,11 @@ GPU memory is not requested: a job gets a whole GPU (GPT-J fp16 needs ~12 GB of 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-from .config import model_info, tiny_spec
+from .sweep import model_info
+from .tiny import tiny_spec
 
 # Parameters of each family's reference checkpoint and its layers; other sizes scale by layers.
 FAMILY_PARAMETERS = {
@@ -59,3 +62,22 @@ def svd_mem_mb(config: dict, model: str, model_dir: str | os.PathLike) -> int:
         return megabytes(4 * 4 * parameters // model_info(config, model).layers)
     dtype = config["models"][model].get("dtype", "float32")
     return megabytes(parameters * (4 + DTYPE_BYTES[dtype]))
+
+
+def uses_gpu(config: dict) -> bool:
+    """Whether sweep jobs run on a GPU: not with ``evaluation.device: cpu``, otherwise when the
+    host has one (``nvidia-smi``)."""
+    return config["evaluation"]["device"] != "cpu" and shutil.which("nvidia-smi") is not None
+
+
+def local_gpus(config: dict, cluster: bool) -> int:
+    """GPUs a sweep job takes from the local ``gpu`` pool (profiles/default: one job per GPU).
+    Under a cluster executor the GPU is requested with ``gpu_gres`` instead: the workflow
+    profile's pool of one would otherwise let one GPU job run at a time on the whole cluster."""
+    return 0 if cluster else int(uses_gpu(config))
+
+
+def gpu_gres(config: dict, cluster: bool) -> str:
+    """SLURM generic resource of a sweep job: one GPU under a cluster executor unless the config
+    says device: cpu (the head node's own GPUs do not matter there); nothing locally."""
+    return "gpu:1" if cluster and config["evaluation"]["device"] != "cpu" else ""

@@ -39,3 +39,9 @@ def load_svd_cache(paths: list[str | os.PathLike]) -> dict[str, dict[str, torch.
     for path in paths:
         cache |= torch.load(path, weights_only=True)["factors"]
     return cache
+
+
+def run_job(job: dict) -> None:
+    """One svd job as plain values (the model directory, τ, ℓ and the factors file), e.g. sent
+    through the worker."""
+    compute_svd(job["model"], job["tau"], int(job["layer"]), job["factors"])

@@ -27,6 +27,12 @@ class TinySpec:
     seed: int = 0
 
 
+def tiny_spec(spec: dict) -> TinySpec:
+    """The TinySpec of a model's config entry (``{"tiny": {...}}``), defaults filled in."""
+    defaults = TinySpec(family=spec["tiny"]["family"])
+    return TinySpec(**{key: spec["tiny"].get(key, getattr(defaults, key)) for key in TinySpec.__dataclass_fields__})
+
+
 def _train_tokenizer(style: str, texts: list[str]):
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -114,15 +120,16 @@ def build_tiny_model(spec: TinySpec, texts: list[str], out_dir: str | os.PathLik
 def item_texts(name: str, items: list[dict]) -> list[str]:
     """Each item's prompt and answer, and the dataset's label words after a space (three times)."""
     from .data.catalog import dataset_info
-    from .prompts import PROMPTS, PromptOptions
+    from .prompts import PROMPTS
+    from .settings import ScoringOptions
 
-    texts = [PROMPTS[name](item, False, None, PromptOptions()) + " " + item.get("answer", "").strip()
+    texts = [PROMPTS[name](item, False, None, ScoringOptions()) + " " + item.get("answer", "").strip()
              for item in items]
     return texts + ["".join(" " + choice for choice in dataset_info(name).choices)] * 3
 
 
 def corpus_texts(sources: dict[str, str]) -> list[str]:
     """Text the tiny tokenizers are trained on, from each dataset's raw source (name -> raw file)."""
-    from .data import raw_items
+    from .data.prepare import raw_items
 
     return [text for name, path in sources.items() for text in item_texts(name, raw_items(name, path))]

@@ -25,8 +25,8 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from types import SimpleNamespace
 
+from .cli import configure_job
 from .io import LaserflowError
 
 PACKAGE = Path(__file__).resolve().parent
@@ -45,21 +45,14 @@ def socket_path() -> str:
 
 # ---------------------------------------------------------------- the jobs a worker runs
 
-
-def _evaluate(job: dict) -> None:
-    from .sweep import run_from_job
-
-    run_from_job(SimpleNamespace(**job["inputs"]), SimpleNamespace(**job["outputs"]),
-                 SimpleNamespace(**job["wildcards"]), job["params"])
+# Job kind -> the module whose ``run_job(job: dict)`` runs it.
+JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd"}
 
 
-def _svd(job: dict) -> None:
-    from .svd import compute_svd
+def _run(kind: str, job: dict) -> None:
+    import importlib
 
-    compute_svd(job["model"], job["tau"], int(job["layer"]), job["factors"])
-
-
-JOBS = {"evaluate": _evaluate, "svd": _svd}
+    importlib.import_module(JOBS[kind]).run_job(job)
 
 
 def worker_enabled() -> bool:
@@ -67,7 +60,8 @@ def worker_enabled() -> bool:
 
 
 def run_job(kind: str, job: dict, threads: int, log_path: str | None) -> None:
-    """Run a job through the worker when enabled and reachable, otherwise in this process."""
+    """Run a job (its plain values) through the worker when enabled and reachable, otherwise in
+    this process; the script has already set itself up with ``configure_job``."""
     if log_path and worker_enabled():
         connection = _connect_or_start()
         if connection is not None:
@@ -77,7 +71,7 @@ def run_job(kind: str, job: dict, threads: int, log_path: str | None) -> None:
     import torch
 
     torch.set_num_threads(max(1, threads))
-    JOBS[kind](job)
+    _run(kind, job)
 
 
 # ---------------------------------------------------------------- client side
@@ -143,7 +137,7 @@ def serve(path: str, idle_seconds: float) -> None:
     from transformers.models.phi import modeling_phi  # noqa: F401
     from transformers.models.roberta import modeling_roberta  # noqa: F401
 
-    from . import scoring, svd, sweep  # noqa: F401
+    from . import evaluate, svd  # noqa: F401
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"
@@ -185,16 +179,11 @@ def _child(connection: socket.socket) -> None:
     os.environ.update(request["env"])
     # The script waits for the reply; if it is killed, stop this job too.
     threading.Thread(target=_exit_on_hangup, args=(connection,), daemon=True).start()
-    log_file = open(request["log"], "a")  # the script opened (and emptied) it; both append
-    os.dup2(log_file.fileno(), 1)
-    os.dup2(log_file.fileno(), 2)
-    logging.basicConfig(level=logging.INFO, stream=log_file, force=True,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
-    import torch
+    import torch  # noqa: F401  (imported before the set-up, which sets its threads)
 
-    torch.set_num_threads(max(1, int(request["threads"])))
+    configure_job(request["threads"], request["log"], fresh=False)  # the script emptied the log
     try:
-        JOBS[request["kind"]](request["job"])
+        _run(request["kind"], request["job"])
         reply = {"status": "ok"}
     except LaserflowError as err:  # the script logs it
         reply = {"status": "error", "message": str(err)}
@@ -202,7 +191,7 @@ def _child(connection: socket.socket) -> None:
         logging.getLogger("laserflow").exception("job failed")
         reply = {"status": "crash", "traceback": traceback.format_exc()}
     logging.shutdown()
-    log_file.flush()
+    sys.stderr.flush()
     try:
         stream.write(json.dumps(reply).encode() + b"\n")
         stream.flush()

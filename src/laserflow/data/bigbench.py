@@ -36,7 +36,7 @@ import random
 from typing import Any
 
 from ..io import LaserflowError
-from . import field, hub_splits, label_of, where
+from .rows import field, hub_splits, label_of, where
 from .catalog import DATASETS, DatasetInfo
 
 SPLIT_SEED = 42  # bigbench_bridge.SPLIT_SHUFFLE_SEED, also json_task's random_seed

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import field, hub_splits, label_of, where
+from .rows import field, hub_splits, label_of, where
 from .catalog import DATASETS, PROFESSIONS
 
 LABHC_PROFESSIONS = (

@@ -19,13 +19,10 @@ from dataclasses import dataclass
 
 from ..io import LaserflowError
 
-TASKS = ("fact", "open", "compare", "choice")
-
-
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    title: str  # the paper's name
+    title: str  # the paper's name, for tables and figures
     task: str
     choices: tuple[str, ...] = ()  # label strings, indexed by an item's ``label``
     max_new_tokens: int = 10  # generation length of open-ended items
@@ -33,7 +30,7 @@ class DatasetInfo:
     hub_config: str | None = None
     splits: tuple[str, ...] = ()  # source splits, in the order items are taken
     columns: tuple[str, ...] = ()  # source columns the preparation reads
-    expected_items: int | None = None  # the real source's processed size, where known
+    expected_items: int | None = None  # the real source's processed size, where known (checked)
 
     @property
     def is_classification(self) -> bool:

@@ -7,23 +7,8 @@ question is not stripped (the original's commit "Now not removing whitespace").
 
 from __future__ import annotations
 
-import logging
-
-from ..io import LaserflowError, read_json, write_jsonl
-from . import check_size
-
-log = logging.getLogger(__name__)
-
-EXPECTED_ITEMS = 65_757  # 21,919 records × 3
-
-
-def _field(record: dict, path: str, source: str, number: int):
-    value = record
-    for key in path.split("."):
-        if not isinstance(value, dict) or key not in value:
-            raise LaserflowError(f"{source}: record {number}: missing field '{path}'")
-        value = value[key]
-    return value
+from ..io import LaserflowError
+from .rows import field
 
 
 def counterfact_items(records: list, source: str) -> list[dict]:
@@ -32,24 +17,15 @@ def counterfact_items(records: list, source: str) -> list[dict]:
         raise LaserflowError(f"{source}: expected a JSON list of CounterFact records")
     items = []
     for number, record in enumerate(records):
-        prompt = _field(record, "requested_rewrite.prompt", source, number)
-        subject = _field(record, "requested_rewrite.subject", source, number)
-        answer = _field(record, "requested_rewrite.target_true.str", source, number)
-        paraphrases = _field(record, "paraphrase_prompts", source, number)
+        at = f"{source}: record {number}"
+        prompt = field(record, "requested_rewrite.prompt", at)
+        subject = field(record, "requested_rewrite.subject", at)
+        answer = field(record, "requested_rewrite.target_true.str", at)
+        paraphrases = field(record, "paraphrase_prompts", at, None)
         if not isinstance(paraphrases, list) or len(paraphrases) != 2:
-            raise LaserflowError(f"{source}: record {number}: field 'paraphrase_prompts' must hold exactly 2 prompts")
+            raise LaserflowError(f"{at}: field 'paraphrase_prompts' must hold exactly 2 prompts")
         if prompt.count("{}") != 1:
-            raise LaserflowError(f"{source}: record {number}: field 'requested_rewrite.prompt' needs one '{{}}'")
+            raise LaserflowError(f"{at}: field 'requested_rewrite.prompt' needs one '{{}}'")
         for question in (prompt.format(subject), *paraphrases):
             items.append({"index": len(items), "question": question, "answer": " " + answer, "record": number})
     return items
-
-
-def prepare_counterfact(raw_path: str, out_path: str, expected_items: int | None = None,
-                        size_mismatch: str = "error") -> int:
-    """Write the processed items of a raw counterfact.json as JSON Lines; returns the item count."""
-    items = counterfact_items(read_json(raw_path), source=raw_path)
-    check_size("counterfact", len(items), expected_items, size_mismatch)
-    write_jsonl(out_path, items)
-    log.info("counterfact: %d items from %s", len(items), raw_path)
-    return len(items)

@@ -12,7 +12,7 @@ import os
 from typing import Any, Callable
 
 from ..io import LaserflowError
-from . import field, hub_splits, where
+from .rows import field, hub_splits, where
 
 MAX_ANSWER_TOKENS = 15  # BOS included
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..io import LaserflowError
-from . import field, hub_splits, label_of, where
+from .rows import field, hub_splits, label_of, where
 from .catalog import DATASETS
 
 

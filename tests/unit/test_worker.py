@@ -10,29 +10,24 @@ import time
 import pytest
 
 from laserflow import worker
-from laserflow.data import prepare_dataset
+from laserflow.data.prepare import prepare_dataset
 from laserflow.io import LaserflowError, read_json, read_jsonl
-
-from conftest import REPO
+from laserflow.settings import EvaluationPaths, EvaluationSettings, ScoringOptions, SvdSettings, job_values
 
 
 def evaluation_job(model_dir, dataset, out):
-    return {
-        "inputs": {"model": str(model_dir), "dataset": str(dataset), "svd": []},
-        "outputs": {"summary": str(out / "run.json"), "records": str(out / "run.items.jsonl.gz")},
-        "wildcards": {"model": "tiny", "dataset": "fever", "intervention": "laser", "tau": "fc_in",
-                      "layer": "1", "level": "rate9"},
-        "params": {"model": "tiny", "dataset": "fever", "dtype": "float32", "device": "cpu", "batch_size": 8,
-                   "max_new_tokens": None, "generation_match": "full_text", "masked_loss": "original",
-                   "truthfulqa_prompt": "original", "fused_gelu": True, "val_fraction": 0.2,
-                   "svd": {"mode": "randomized", "seed": 3}},
-    }
+    settings = EvaluationSettings("tiny", "fever", scoring=ScoringOptions(batch_size=8),
+                                  svd=SvdSettings(mode="randomized", seed=3))
+    key = {"model": "tiny", "dataset": "fever", "intervention": "laser", "tau": "fc_in", "layer": "1",
+           "level": "rate9"}
+    paths = EvaluationPaths(str(model_dir), str(dataset), str(out / "run.json"), str(out / "run.items.jsonl.gz"))
+    return job_values(settings.as_dict(), key, paths)
 
 
 @pytest.fixture(scope="module")
-def fever(tmp_path_factory):
+def fever(tmp_path_factory, repo):
     path = tmp_path_factory.mktemp("data") / "fever.jsonl"
-    prepare_dataset("fever", REPO / "data" / "demo" / "fever.json", path)
+    prepare_dataset("fever", repo / "data" / "demo" / "fever.json", path)
     return path
 
 

@@ -8,17 +8,18 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from laserflow.data import build_items, prepare_dataset
+from laserflow.data.prepare import build_items, prepare_dataset
 from laserflow.data.bigbench import task_json_splits
 from laserflow.data.catalog import DATASETS, PROFESSIONS
 from laserflow.data.hotpotqa import hotpotqa_items
 from laserflow.data.hub import fetch_configured, fetch_hub_dataset
 from laserflow.io import LaserflowError, read_json, read_jsonl
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 DEMO = REPO / "data" / "demo"
 RAW_FILES = {

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from laserflow.io import read_json
-from laserflow.select import select_best
-
-from conftest import DEMO_COUNTERFACT, REPO
+from laserflow.selection import select_best
 
 MODELS = {
     name: {"tiny": {"family": family, "layers": 2, "hidden": 64, "heads": 4, "intermediate": 128, "seed": 1}}
@@ -31,32 +27,10 @@ def write_config(workdir, rates):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def snakemake(workdir, *args):
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "config.yaml",
-         "--cores", "2", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout + result.stderr
-
-
-def job_counts(output):
-    """The dry run's 'Job stats' table as {rule: count}."""
-    lines = output.split("Job stats:", 1)[1].splitlines()
-    counts = {}
-    for line in lines[3:]:
-        rule, count = line.split()
-        if rule == "total":
-            return counts
-        counts[rule] = int(count)
-    raise AssertionError("no total line in the job stats")
-
-
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, demo_counterfact, snakemake):
     workdir = tmp_path_factory.mktemp("workflow")
-    records = json.loads(DEMO_COUNTERFACT.read_text())[:20]
+    records = json.loads(demo_counterfact.read_text())[:20]
     (workdir / "counterfact.json").write_text(json.dumps(records))
     write_config(workdir, rates=[9])
     snakemake(workdir)
@@ -74,7 +48,7 @@ def test_the_run_writes_table_and_figures_from_the_selections(workdir):
         assert float(row["base_test_logloss"]) == pytest.approx(selection["base"]["test"]["logloss"], rel=1e-5)
         runs = [read_json(workdir / f"results/{row['model']}/counterfact/runs/laser/{tau}/1/rate9.json")
                 for tau in ("fc_in", "fc_out")]
-        best = select_best(runs)
+        best = runs[select_best(runs)]
         assert selection["chosen"] == best["edits"][0]
         assert row["base_file"] == f"results/{row['model']}/counterfact/base.json"
         assert read_json(workdir / row["laser_file"])["edits"] == best["edits"]
@@ -85,31 +59,31 @@ def test_the_run_writes_table_and_figures_from_the_selections(workdir):
     assert markdown.splitlines()[0] == "| dataset | model | base acc (loss) | LASER acc (loss) | (τ, ℓ, ρ) |"
 
 
-def test_a_second_run_has_nothing_to_do(workdir):
-    assert "Nothing to be done" in snakemake(workdir, "-n")
+def test_a_second_run_has_nothing_to_do(workdir, snakemake):
+    assert "Nothing to be done" in snakemake(workdir, "-n").output
 
 
-def test_one_added_rate_reruns_only_the_new_configurations(workdir):
+def test_one_added_rate_reruns_only_the_new_configurations(workdir, snakemake, planned_jobs):
     old_runs = sorted((workdir / "results").glob("*/counterfact/runs/laser/*/1/rate9.json"))
     stamps = {path: path.stat().st_mtime_ns for path in old_runs}
     write_config(workdir, rates=[9, 2])
-    planned = job_counts(snakemake(workdir, "-n"))
+    planned = planned_jobs(snakemake(workdir, "-n").output)
     # Provenance reads only the base results, which stay as they are.
     assert planned == {"evaluate_configuration": 6, "select": 3, "sweep_figure": 3, "heatmap_figure": 3,
                        "table1": 1, "hyperparameters": 1, "numbers": 1, "bars_figure": 1, "all": 1}
     snakemake(workdir)
     assert {path: path.stat().st_mtime_ns for path in old_runs} == stamps
     assert len(list((workdir / "results").glob("*/counterfact/runs/laser/*/1/rate2.json"))) == 6
-    assert "Nothing to be done" in snakemake(workdir, "-n")
+    assert "Nothing to be done" in snakemake(workdir, "-n").output
 
 
-def test_asking_for_one_configuration_runs_only_it_and_its_inputs(workdir):
+def test_asking_for_one_configuration_runs_only_it_and_its_inputs(workdir, snakemake, planned_jobs):
     target = "results/gptj/counterfact/runs/laser/fc_in/0/rate9.9.json"
-    planned = job_counts(snakemake(workdir, "-n", target))
+    planned = planned_jobs(snakemake(workdir, "-n", target).output)
     assert planned == {"svd": 1, "evaluate_configuration": 1}
 
 
-def test_the_report_collects_every_table_and_figure(workdir):
+def test_the_report_collects_every_table_and_figure(workdir, snakemake):
     snakemake(workdir, "--report", "report.html")
     html = (workdir / "report.html").read_text()
     assert len(html) > 200_000  # the figures are embedded

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from laserflow.io import LaserflowError
-from laserflow.scoring import split_metrics, validation_size
-from laserflow.select import select_best, selection
+from laserflow.selection import baselines, select_best, selection, split_metrics, validation_size
 
 
 def summary(tau, layer, level, val_acc, val_loss, test_acc=50.0, test_loss=1.0, intervention="laser"):
@@ -22,14 +21,14 @@ def summary(tau, layer, level, val_acc, val_loss, test_acc=50.0, test_loss=1.0, 
 def test_ties_in_accuracy_are_broken_by_lower_validation_loss():
     runs = [summary("fc_in", 2, "rate9.9", 40.0, 2.0), summary("fc_in", 2, "rate9", 40.0, 1.5),
             summary("fc_out", 1, "rate2", 30.0, 0.1)]
-    assert select_best(runs) is runs[1]
+    assert select_best(runs) == 1
 
 
 def test_higher_accuracy_wins_over_lower_loss_and_the_first_wins_full_ties():
     runs = [summary("fc_in", 2, "rate9.9", 40.0, 2.0), summary("fc_out", 2, "rate9.9", 40.0, 2.0),
             summary("fc_in", 1, "rate2", 45.0, 3.0)]
-    assert select_best(runs) is runs[2]
-    assert select_best(runs[:2]) is runs[0]
+    assert select_best(runs) == 2
+    assert select_best(runs[:2]) == 0
 
 
 def test_selection_reports_test_numbers_and_ignores_other_interventions():
@@ -37,8 +36,8 @@ def test_selection_reports_test_numbers_and_ignores_other_interventions():
     base["edits"] = []
     runs = [summary("fc_in", 2, "rate9.9", 40.0, 2.0, test_acc=33.0, test_loss=2.2),
             summary("fc_in", 1, "rate9", 90.0, 0.1, intervention="prune")]
-    record = selection(base, runs)
-    assert record["candidates"] == 1
+    record, chosen = selection(base, runs)
+    assert (record["candidates"], chosen) == (1, 0)
     assert record["chosen"]["tau"] == "fc_in" and record["chosen"]["layer"] == 2 and record["chosen"]["rho"] == 0.01
     assert record["base"]["test"] == {"acc": 11.0, "logloss": 5.5}
     assert record["laser"]["test"] == {"acc": 33.0, "logloss": 2.2}
@@ -62,8 +61,6 @@ def test_split_metrics_uses_the_first_part_for_validation():
 
 
 def test_class_baselines_use_the_validation_majority_and_score_both_parts():
-    from laserflow.select import baselines
-
     labels = [1, 1, 0, 1, 0] + [0, 0, 0, 1, 0, 0, 1, 0]  # validation: 3 × 1, 2 × 0
     items = [{"index": i, "label": label} for i, label in enumerate(labels)]
     out = baselines(items, 5, ("entailment", "non-entailment"))

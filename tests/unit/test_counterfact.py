@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from laserflow.data.counterfact import counterfact_items, prepare_counterfact
+from laserflow.data.prepare import prepare_configured, prepare_dataset
+from laserflow.data.counterfact import counterfact_items
 from laserflow.io import LaserflowError, read_jsonl
 
 
@@ -54,16 +55,18 @@ def test_prepare_writes_json_lines_and_checks_the_expected_size(tmp_path):
     raw = tmp_path / "counterfact.json"
     raw.write_text(json.dumps(RAW))
     out = tmp_path / "counterfact.jsonl"
-    assert prepare_counterfact(str(raw), str(out), expected_items=6) == 6
+    assert prepare_dataset("counterfact", raw, out, expected_items=6) == 6
     assert [row["question"] for row in read_jsonl(out)][3] == "Thierry Henry is a professional"
     other = tmp_path / "other.jsonl"
+    url_source = {"url": "https://rome.baulab.info/data/dsets/counterfact.json"}  # the catalog's size: 65,757
     with pytest.raises(LaserflowError) as err:
-        prepare_counterfact(str(raw), str(other), expected_items=65757)
+        prepare_configured("counterfact", url_source, raw, other)
     assert str(err.value) == (
         "dataset counterfact: expected 65757 items, found 6 (set size_mismatch: warn to continue anyway)"
     )
     assert not other.exists()
-    assert prepare_counterfact(str(raw), str(other), expected_items=65757, size_mismatch="warn") == 6
+    assert prepare_configured("counterfact", url_source | {"size_mismatch": "warn"}, raw, other) == 6
+    assert prepare_configured("counterfact", {"local": str(raw)}, raw, other) == 6  # a local file has no known size
 
 
 @pytest.mark.parametrize(
@@ -82,7 +85,7 @@ def test_malformed_record_names_file_record_and_field(tmp_path, mutate, message)
     raw.write_text(json.dumps(raw_records))
     out = tmp_path / "out.jsonl"
     with pytest.raises(LaserflowError) as err:
-        prepare_counterfact(str(raw), str(out))
+        prepare_dataset("counterfact", raw, out)
     assert str(err.value) == f"{raw}: {message}"
     assert not out.exists() and list(tmp_path.iterdir()) == [raw]
 

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 from base64 import urlsafe_b64encode
+from pathlib import Path
 
 import pytest
 import yaml
 
 from laserflow.io import read_json
 
-from conftest import DEMO_COUNTERFACT, REPO
+REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = {
     "models": {"gptj": {"tiny": {"family": "gptj", "layers": 2, "hidden": 64, "heads": 4, "intermediate": 128}}},
@@ -31,7 +32,7 @@ def snakemake_command(*args):
 
 
 def prepare(workdir):
-    records = json.loads(DEMO_COUNTERFACT.read_text())[:10]
+    records = json.loads((REPO / "data" / "demo" / "counterfact.json").read_text())[:10]
     (workdir / "counterfact.json").write_text(json.dumps(records))
     (workdir / "config.yaml").write_text(yaml.safe_dump(CONFIG))
 

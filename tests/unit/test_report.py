@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -14,7 +15,7 @@ from laserflow import figures, report
 from laserflow.paper import read_paper_table
 from laserflow.records import read_selections
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 matplotlib.use("Agg")
 PAPER = read_paper_table(REPO / "data" / "paper" / "table1.csv")
@@ -52,7 +53,7 @@ def test_table1_csv_and_markdown_hold_the_selected_numbers(tmp_path):
         selection("roberta", (17.3, 5.78), (19.25, 5.431), {"tau": "fc_in", "layer": 8, "rho": 0.8, "rate": 2.0}),
         selection("gptj", (13.1, 5.78), (24.0, 5.05), {"tau": "fc_in", "layer": 27, "rho": 0.01, "rate": 9.9}),
     ]
-    report.write_table1(selections, tmp_path / "t.csv", tmp_path / "t.md")
+    report.write_table1(selections, tmp_path / "t.csv", tmp_path / "t.md", paper=None, tolerance=2.0)
     with open(tmp_path / "t.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["model"] for row in rows] == ["gptj", "roberta"]
@@ -248,6 +249,16 @@ def test_sweep_figure_has_the_papers_six_panels_and_one_line_per_reduction(tmp_p
     assert (tmp_path / "f.png").stat().st_size > 20000 and (tmp_path / "f.pdf").stat().st_size > 10000
 
 
+def test_a_figure_drawn_again_has_the_same_bytes(tmp_path, monkeypatch):
+    base = {"model": "gptj", "dataset": "counterfact", "metrics": {"test": {"logloss": 5.78}}}
+    runs = [run("fc_in", layer, rho, 5.0 + layer + rho) for layer in range(3) for rho in (0.9, 0.5)]
+    for name, day in (("a", 0), ("b", 1)):  # drawn on two different days, as far as a PDF date could tell
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", str(86400 * day))
+        figures.plot_sweep(base, runs, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
+    for ext in ("png", "pdf"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes(), ext
+
+
 def test_heatmaps_hold_the_validation_accuracy_and_outline_the_choice(tmp_path, monkeypatch):
     from matplotlib.patches import Rectangle
 
@@ -270,7 +281,7 @@ def test_heatmaps_hold_the_validation_accuracy_and_outline_the_choice(tmp_path, 
 
 
 def test_table1_bars_show_ours_beside_the_paper_with_the_majority_baseline(tmp_path, monkeypatch):
-    report.write_table1([TINY, LLAMA_FEVER, GPTJ], tmp_path / "t.csv", tmp_path / "t.md", paper=PAPER)
+    report.write_table1([TINY, LLAMA_FEVER, GPTJ], tmp_path / "t.csv", tmp_path / "t.md", paper=PAPER, tolerance=2.0)
     closed = capture_figure(monkeypatch)
     figures.plot_table1_bars(tmp_path / "t.csv", tmp_path / "b.png", tmp_path / "b.pdf")
     (figure,) = closed

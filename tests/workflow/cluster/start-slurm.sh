@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A real single-node SLURM on this machine (slurmctld + slurmd + munged), for tests/test_slurm.py.
 #
-#   tests/cluster/start-slurm.sh          # install if missing, configure, start, wait until idle
-#   tests/cluster/start-slurm.sh stop     # stop the daemons this script started (and only those)
+#   tests/workflow/cluster/start-slurm.sh          # install if missing, configure, start, wait until idle
+#   tests/workflow/cluster/start-slurm.sh stop     # stop the daemons this script started (and only those)
 #
 # Idempotent: daemons already running are left alone and not recorded as ours. Needs root (and, on
 # first use, Debian's apt). The cluster has one node named `hostname -s`, one default partition
@@ -13,7 +13,7 @@ set -euo pipefail
 
 STATE_DIR=/run/laserflow-slurm # pid files of the daemons this script started
 CONF=/etc/slurm/slurm.conf
-MARK="# Written by laserflow tests/cluster/start-slurm.sh; rewritten on every start."
+MARK="# Written by laserflow tests/workflow/cluster/start-slurm.sh; rewritten on every start."
 PARTITION=${LASERFLOW_TEST_PARTITION:-laserflow}
 NODE=$(hostname -s)
 LOG_DIR=/var/log/slurm

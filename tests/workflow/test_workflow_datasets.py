@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from laserflow.data import build_items
+from laserflow.data.prepare import build_items
 from laserflow.io import read_json, read_jsonl
 
-from conftest import REPO
-
-DEMO = REPO / "data" / "demo"
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 MODELS = {
     name: {"tiny": {"family": name, "layers": 2, "hidden": 64, "heads": 4, "intermediate": 128, "seed": 2}}
     for name in ("llama", "roberta")
@@ -27,17 +24,6 @@ DATASETS = {
     "bios_profession": {"local": str(DEMO / "bias_in_bios.json")},
     "bigbench_epistemic": {"local": str(DEMO / "bigbench_epistemic_task.json")},  # BIG-bench's task.json
 }
-
-
-def snakemake(workdir, *args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "config.yaml",
-         "--cores", "2", *args],
-        cwd=workdir, capture_output=True, text=True, timeout=900,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def write_config(workdir, datasets):
@@ -51,7 +37,7 @@ def write_config(workdir, datasets):
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def workdir(tmp_path_factory, snakemake):
     workdir = tmp_path_factory.mktemp("datasets")
     write_config(workdir, DATASETS)
     snakemake(workdir)
@@ -99,7 +85,7 @@ def test_selection_carries_class_baselines_and_the_table_shows_them(workdir):
     assert "| fever | llama |" in (workdir / "results/tables/table1.md").read_text()
 
 
-def test_a_malformed_row_stops_its_rule_with_one_line_and_no_output(tmp_path):
+def test_a_malformed_row_stops_its_rule_with_one_line_and_no_output(tmp_path, snakemake):
     raw = read_json(DEMO / "fever.json")
     del raw["splits"]["paper_test"][3]["claim"]
     broken = tmp_path / "fever.json"

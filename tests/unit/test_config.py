@@ -1,18 +1,19 @@
-"""Config validation: schema and semantic errors are one line naming the key; paper config expands."""
+"""Config validation: schema and semantic errors are one line naming the key; layered files; the shipped grids."""
 
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
 from laserflow import config as lf_config
+from laserflow import sweep
 from laserflow.io import LaserflowError
+from laserflow.paths import run_key
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 # The demo's models, on CounterFact, with a fixed grid (the demo's own grid is tuned for time).
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -87,44 +88,13 @@ def test_defaults_are_filled_and_the_grid_follows_the_original_sweep_order():
     lf_config.validate(config)
     assert config["svd"] == {"mode": "exact", "seed": 0}
     assert config["evaluation"]["generation_match"] == "full_text"
-    keys = [lf_config.run_key(edit) for edit in lf_config.edits(config, "tiny-gptj", "counterfact")]
+    keys = [run_key(edit) for edit in sweep.edits(config, "tiny-gptj", "counterfact")]
     assert keys[:3] == [
         {"intervention": "laser", "tau": "fc_in", "layer": 2, "level": "rate9.9"},
         {"intervention": "laser", "tau": "fc_in", "layer": 2, "level": "rate2"},
         {"intervention": "laser", "tau": "fc_out", "layer": 2, "level": "rate9.9"},
     ]
     assert len(keys) == 3 * 2 * 2
-
-
-def test_paper_config_expands_offline_to_the_full_search():
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", "configs/paper.yaml"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    counts = dict(
-        line.split() for line in (result.stdout + result.stderr).splitlines()
-        if len(line.split()) == 2 and line.split()[1].isdigit()
-    )
-    # 8 datasets × (GPT-J 28, Llama-2 32, RoBERTa 12 layers) × {fc_in, fc_out} × 9 rates; one SVD
-    # per matrix serves every dataset.
-    assert counts["evaluate_configuration"] == str(8 * (28 + 32 + 12) * 2 * 9)
-    assert counts["svd"] == str((28 + 32 + 12) * 2)
-    assert (counts["evaluate_base"], counts["select"], counts["prepare_dataset"]) == ("24", "24", "8")
-    # CounterFact from ROME's URL, the others from the hub (the Bios datasets share one fetch); the
-    # models snapshotted once.
-    assert (counts["download_dataset"], counts["fetch_hub_dataset"], counts["snapshot_model"]) == ("1", "6", "3")
-
-
-def test_snakemake_reports_a_bad_config_in_one_line(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(mutated(lambda c: c["sweep"].update(layers=[7]))))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode != 0
-    assert f"laserflow: error: {bad}: sweep.layers: layer 7 is beyond model 'tiny-gptj' (layers 0..2)" in result.stderr
 
 
 def test_env_file_pins_match_pyproject():
@@ -141,53 +111,34 @@ def test_a_selected_cell_runs_exactly_its_listed_configurations():
         {"tau": "fc_out", "layer": 0, "rho": 0.5}, {"tau": "fc_in", "layer": 2, "rate": 9.9}]}}))
     lf_config.validate(config)
     assert config["report"] == {"tolerance": 2.0}
-    keys = [lf_config.run_key(edit) for edit in lf_config.edits(config, "tiny-llama", "counterfact")]
+    keys = [run_key(edit) for edit in sweep.edits(config, "tiny-llama", "counterfact")]
     assert keys == [
         {"intervention": "laser", "tau": "fc_out", "layer": 0, "level": "rho0.5"},
         {"intervention": "laser", "tau": "fc_in", "layer": 2, "level": "rate9.9"},
     ]
-    assert len(lf_config.edits(config, "tiny-gptj", "counterfact")) == 3 * 2 * 2  # not listed: the grid
-
-
-def dry_run_counts(configfile):
-    """{rule: planned jobs} of a dry run of ``configfile`` from the repository root."""
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--configfile", configfile],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    stats = (result.stdout + result.stderr).split("Job stats:", 1)[1].split("total", 1)[0]
-    return {line.split()[0]: int(line.split()[1]) for line in stats.splitlines()
-            if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert len(sweep.edits(config, "tiny-gptj", "counterfact")) == 3 * 2 * 2  # not listed: the grid
 
 
 def test_artifact_evaluation_config_lists_the_papers_published_configurations():
     from laserflow.edits import Level
     from laserflow.paper import read_paper_table
 
-    config = lf_config.load_config(REPO / "configs" / "paper-selected.yaml")
-    paper_config = lf_config.load_config(REPO / "configs" / "paper.yaml")
-    assert (config["models"], config["datasets"]) == (paper_config["models"], paper_config["datasets"])
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-selected.yaml")
+    assert set(yaml.safe_load((REPO / "configs" / "paper-selected.yaml").read_text())) == {"selected"}
     paper = read_paper_table(REPO / "data" / "paper" / "table1.csv")
     expected = {(model, dataset): [(cell["tau"], cell["layer"], cell["rho"])]
                 for (dataset, model), cell in paper.items()
                 if dataset in config["datasets"] and model in config["models"]}
     listed = {(model, dataset): [(entry["tau"], entry["layer"], Level(rate=entry["rate"]).nominal_rho)
                                  for entry in entries]
-              for model, cells in config["selected"].items() for dataset, entries in cells.items()}
+              for model, cells_of in config["selected"].items() for dataset, entries in cells_of.items()}
     assert len(expected) == 24 and listed == expected
 
 
-def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configurations():
-    counts = dry_run_counts("configs/paper-selected.yaml")
-    # 24 cells; a matrix several cells truncate gets one SVD (GPT-J fc_in 27: CounterFact, HotPotQA
-    # and WikidataQA; Llama-2 fc_in 27 and 30, RoBERTa fc_in 3: two cells each).
-    assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (24, 24, 19)
-
-
 def test_paper_figure_config_sweeps_six_matrix_types_and_fifteen_reductions():
-    config = lf_config.load_config(REPO / "configs" / "paper-figure.yaml")
-    edits = lf_config.edits(config, "gptj", "counterfact")
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-figure.yaml")
+    assert sweep.cells(config) == [("gptj", "counterfact")]
+    edits = sweep.edits(config, "gptj", "counterfact")
     assert len(edits) == 6 * 28 * 15
     assert sorted({round(100 * (1 - edit.level.nominal_rho), 6) for edit in edits}) == [
         10, 25, 40, 50, 60, 75, 90, 92.5, 95, 97.5, 98, 98.5, 99, 99.5, 99.75]
@@ -197,10 +148,25 @@ def test_paper_figure_config_sweeps_six_matrix_types_and_fifteen_reductions():
 def test_config_check_names_the_file_and_line_of_malformed_yaml(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  tiny-gptj:\n    tiny: {family: gptj\nsweep: [\n")
-    assert lf_config.main([str(bad), str(REPO / "config.yaml")]) == 1
+    assert lf_config.main([str(REPO / "config.yaml"), str(bad)]) == 1
     captured = capsys.readouterr()
-    assert captured.err.strip() == f"laserflow: error: {bad}: malformed YAML at line 4"
-    assert captured.out.strip() == f"{REPO / 'config.yaml'}: ok"
+    assert (captured.err.strip(), captured.out) == (f"laserflow: error: {bad}: malformed YAML at line 4", "")
+    assert lf_config.main([str(REPO / "config.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == f"{REPO / 'config.yaml'}: ok"
+
+
+def test_config_files_are_layered_as_snakemake_layers_them(tmp_path, capsys):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("cells: {tiny-llama: [fever]}\nsweep: {rates: [9]}\nevaluation: {threads: 2}\n")
+    config = lf_config.load_config(REPO / "config.yaml", overlay)
+    assert sweep.cells(config) == [("tiny-llama", "fever")]
+    # Mappings merge key by key; a list replaces the base file's.
+    assert (config["sweep"]["rates"], config["sweep"]["layers"], config["evaluation"]["threads"],
+            config["evaluation"]["batch_size"]) == ([9], [1, 2], 2, 64)
+    assert lf_config.main([str(REPO / "config.yaml"), str(overlay)]) == 0
+    assert capsys.readouterr().out.strip() == f"{REPO / 'config.yaml'} + {overlay}: ok"
+    assert sweep.cells(lf_config.load_config(REPO / "config.yaml"))[:2] == [("tiny-gptj", "counterfact"),
+                                                                           ("tiny-gptj", "hotpotqa")]
 
 
 def test_memory_requests_follow_the_paper_models_size_and_dtype(tmp_path):

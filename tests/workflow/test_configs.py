@@ -1,0 +1,56 @@
+"""The shipped configs expand offline to the expected jobs; Snakemake reports a bad config in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import yaml
+
+
+def dry_run(repo, *configfiles):
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", *configfiles],
+                            cwd=repo, capture_output=True, text=True, timeout=300)
+    return result
+
+
+def test_paper_config_expands_offline_to_the_full_search(repo, planned_jobs):
+    result = dry_run(repo, "configs/paper.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = planned_jobs(result.stdout + result.stderr)
+    # 8 datasets × (GPT-J 28, Llama-2 32, RoBERTa 12 layers) × {fc_in, fc_out} × 9 rates; one SVD
+    # per matrix serves every dataset.
+    assert counts["evaluate_configuration"] == 8 * (28 + 32 + 12) * 2 * 9
+    assert counts["svd"] == (28 + 32 + 12) * 2
+    assert (counts["evaluate_base"], counts["select"], counts["prepare_dataset"]) == (24, 24, 8)
+    # CounterFact from ROME's URL, the others from the hub (the Bios datasets share one fetch); the
+    # models snapshotted once.
+    assert (counts["download_dataset"], counts["fetch_hub_dataset"], counts["snapshot_model"]) == (1, 6, 3)
+
+
+def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configurations(repo, planned_jobs):
+    result = dry_run(repo, "configs/paper.yaml", "configs/paper-selected.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = planned_jobs(result.stdout + result.stderr)
+    # 24 cells; a matrix several cells truncate gets one SVD (GPT-J fc_in 27: CounterFact, HotPotQA
+    # and WikidataQA; Llama-2 fc_in 27 and 30, RoBERTa fc_in 3: two cells each).
+    assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (24, 24, 19)
+
+
+def test_the_figure_config_runs_one_cell_and_fetches_only_what_it_needs(repo, planned_jobs):
+    result = dry_run(repo, "configs/paper.yaml", "configs/paper-figure.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = planned_jobs(result.stdout + result.stderr)
+    assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (1, 6 * 28 * 15, 6 * 28)
+    assert (counts["download_dataset"], counts["snapshot_model"], counts["prepare_dataset"]) == (1, 1, 1)
+    assert "fetch_hub_dataset" not in counts
+
+
+def test_snakemake_reports_a_bad_config_in_one_line(repo, tmp_path):
+    config = yaml.safe_load((repo / "config.yaml").read_text())
+    config["sweep"]["layers"] = [7]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    result = dry_run(repo, str(bad))
+    assert result.returncode != 0
+    assert f"laserflow: error: {bad}: sweep.layers: layer 7 is beyond model 'tiny-gptj' (layers 0..2)" in result.stderr
