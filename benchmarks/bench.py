@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py                       # all CPU sections
     python benchmarks/bench.py --sections gpu        # the full-size GPT-J configuration (GPU)
+    python benchmarks/bench.py --sections search     # the paper's search grid in both modes (long)
 
 Prints a table per section and writes JSON (``--out``). Every figure is measured in this run, on
 this machine; see benchmarks/README.md for recorded results.
@@ -366,8 +367,73 @@ def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
         print(" | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in columns))
 
 
+def search_workdir(root: Path, name: str, items: int, sweep_modes: dict, threads: int) -> Path:
+    """A working directory for the paper's grid on a 28-layer tiny GPT-J, CounterFact- and
+    FEVER-shaped data of ``items`` items each."""
+    workdir = root / name
+    workdir.mkdir()
+    records = read_json(REPO / "data/demo/counterfact.json")
+    (workdir / "counterfact.json").write_text(json.dumps((records * (items // 3 // len(records) + 1))[:items // 3]))
+    fever = read_json(REPO / "data/demo/fever.json")
+    rows = [row for split in fever["splits"].values() for row in split]
+    copies = items // len(rows) + 1  # each claim once per copy, made distinct by its copy number
+    splits = {split: [dict(row, claim=f"{row['claim']} ({copy})") for copy in range(copies) for row in fever["splits"][split]]
+              for split in fever["splits"]}
+    (workdir / "fever.json").write_text(json.dumps({"splits": splits}))
+    config = {
+        "models": {"gptj": {"tiny": {"family": "gptj", "layers": 28, "hidden": 256, "heads": 8, "intermediate": 1024}}},
+        "datasets": {"counterfact": {"local": "counterfact.json"}, "fever": {"local": "fever.json"}},
+        "sweep": {"taus": ["fc_in", "fc_out"], "layers": "all", "rates": PAPER_RATES} | sweep_modes,
+        "evaluation": {"device": "cpu", "batch_size": 64, "threads": threads},
+    }
+    (workdir / "config.yaml").write_text(json.dumps(config))
+    return workdir
+
+
+def evaluation_flops(workdir: Path) -> float:
+    """Model FLOPs every evaluation of a run recorded (base, configurations, chosen)."""
+    return sum(read_json(path)["timing"]["flops"] for path in (workdir / "results").rglob("*.json")
+               if path.parent.name != "tables" and "timing" in read_json(path))
+
+
+def section_search(args) -> list[dict]:
+    """The paper's search grid (fc_in, fc_out × 28 layers × 9 rates = 504 configurations per dataset)
+    as one job per configuration scoring every item, against validation-only layer groups: whole
+    Snakemake runs from scratch, alternated (grouped, each, grouped), and their model FLOPs."""
+    modes = {"each": {"score": "all", "group": "configuration"}, "grouped": {"score": "validation", "group": "layer"}}
+    snakemake = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "config.yaml",
+                 "--cores", str(args.threads)]
+    seconds: dict[str, list[float]] = {"each": [], "grouped": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdirs = {}
+        for number, mode in enumerate(("grouped", "each", "grouped")):
+            workdirs[mode] = search_workdir(Path(tmp), f"{mode}{number}", args.search_items, modes[mode], args.threads)
+            started = time.perf_counter()
+            run_quiet(snakemake, workdirs[mode])
+            seconds[mode].append(time.perf_counter() - started)
+        each, grouped = workdirs["each"], workdirs["grouped"]
+        same_choices = same_test = True
+        for dataset in ("counterfact", "fever"):
+            full = read_json(each / f"results/gptj/{dataset}/selection.json")
+            chosen = read_json(grouped / f"results/gptj/{dataset}/chosen.json")
+            same_choices &= chosen["edits"] == [full["chosen"]]
+            same_test &= chosen["metrics"]["test"] == full["laser"]["test"] and chosen["metrics"]["val"] == full["laser"]["val"]
+        configurations = len(list((each / "results").rglob("runs/**/*.json")))
+        each_flops, grouped_flops = evaluation_flops(each), evaluation_flops(grouped)
+    grouped_seconds = sum(seconds["grouped"]) / len(seconds["grouped"])
+    row = {"configurations": configurations, "items_per_dataset": args.search_items,
+           "each_seconds": seconds["each"][0], "grouped_seconds": grouped_seconds, "grouped_runs": seconds["grouped"],
+           "wall_ratio": seconds["each"][0] / grouped_seconds, "each_pflop": each_flops / 1e15,
+           "grouped_pflop": grouped_flops / 1e15, "flop_ratio": each_flops / grouped_flops,
+           "same_choices": same_choices, "bitwise_same_test_numbers": same_test}
+    print_table("the paper's grid on a 28-layer tiny GPT-J: one job per configuration vs validation-only layer groups",
+                [row], ["configurations", "each_seconds", "grouped_seconds", "wall_ratio", "flop_ratio",
+                        "same_choices", "bitwise_same_test_numbers"])
+    return [row]
+
+
 SECTIONS = {"eval": section_eval, "svd": section_svd, "demo": section_demo, "memory": section_memory,
-            "gpu": section_gpu}
+            "gpu": section_gpu, "search": section_search}
 
 
 def main() -> None:
@@ -381,14 +447,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="device of the SVD section")
     parser.add_argument("--gpu-batch-sizes", type=lambda text: [int(v) for v in text.split(",")], default=[256, 512])
+    parser.add_argument("--search-items", type=int, default=300, help="items per dataset of the search section")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
     parser.add_argument("--memory-job", help=argparse.SUPPRESS)  # section_memory's child process
     args = parser.parse_args()
     if args.memory_job:
         print(json.dumps(memory_job(*json.loads(args.memory_job))))
         return
-    results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
-                           "torch": torch.__version__, "threads": args.threads}}
+    # Sections not run this time keep their recorded figures.
+    results = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    results["machine"] = {"platform": platform.platform(), "processor": platform.processor(),
+                          "torch": torch.__version__, "threads": args.threads}
     for name in args.sections.split(","):
         results[name] = SECTIONS[name](args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

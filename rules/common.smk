@@ -8,6 +8,7 @@ from laserflow import paths
 from laserflow import resources as lf_resources
 from laserflow import sweep
 from laserflow.fingerprint import code_fingerprint
+from laserflow.edits import level_label
 from laserflow.io import LaserflowError
 from laserflow.settings import EvaluationSettings
 
@@ -22,6 +23,7 @@ REPO = Path(workflow.basedir)
 PAPER_TABLE = str(REPO / "data" / "paper" / "table1.csv")
 STYLE = str(REPO / "styles" / "laserflow.mplstyle")
 CELLS = sweep.cells(config)
+LAYER_KEYS = sweep.layer_keys(config)  # the configurations of one layer of the grid
 
 
 wildcard_constraints:
@@ -123,17 +125,83 @@ def svd_files(wildcards):
     return [paths.SVD.format(**wildcards)]
 
 
+def cell_of(wildcards):
+    """(model, dataset) of a layer group's ``{cell}`` wildcard."""
+    return tuple(wildcards.cell.split("/"))
+
+
+def group_input(pattern):
+    """An input function giving ``pattern`` for a layer group's model and dataset."""
+
+    def files(wildcards):
+        model, dataset = cell_of(wildcards)
+        return pattern.format(model=model, dataset=dataset)
+
+    return files
+
+
+def group_model(wildcards):
+    return model_directory(cell_of(wildcards)[0])
+
+
+def laser_svd_files(model, edits):
+    """The cached exact SVDs that LASER ``edits`` truncate (none in randomized mode)."""
+    return paths.svd_files(model, edits) if config["svd"]["mode"] == "exact" else []
+
+
+def group_svd_files(wildcards):
+    model, dataset = cell_of(wildcards)
+    layer = int(wildcards.layer)
+    edits = sweep.edits(config, model, dataset)
+    return laser_svd_files(model, [edit for edit in edits if edit.layer == layer])
+
+
+def cell_svd_files(wildcards):
+    """Every SVD a cell's search may choose (the chosen configuration's job reads one of them)."""
+    return laser_svd_files(
+        wildcards.model, sweep.edits(config, wildcards.model, wildcards.dataset)
+    )
+
+
 def evaluation_settings(wildcards):
     """Everything an evaluation job needs besides its files (laserflow.settings), as plain
-    values: changing any of them reruns exactly the jobs it concerns."""
-    uses_svd = getattr(wildcards, "intervention", None) == "laser"
+    values: changing any of them reruns exactly the jobs it concerns. The base model scores
+    every item; a configuration scores its cell's part."""
+    intervention = getattr(wildcards, "intervention", None)
+    part = (
+        "all"
+        if intervention is None
+        else sweep.part(config, wildcards.model, wildcards.dataset)
+    )
     return EvaluationSettings.from_config(
-        config, wildcards.model, wildcards.dataset, uses_svd
+        config, wildcards.model, wildcards.dataset, intervention == "laser", part
+    ).as_dict()
+
+
+def layer_key_values():
+    """A layer group's configurations as target wildcards (the layer comes from the job)."""
+    return [
+        {"intervention": intervention, "tau": tau, "level": level_label(level)}
+        for intervention, tau, level in LAYER_KEYS
+    ]
+
+
+def group_settings(wildcards):
+    model, dataset = cell_of(wildcards)
+    return EvaluationSettings.from_config(
+        config, model, dataset, True, sweep.part(config, model, dataset)
+    ).as_dict()
+
+
+def chosen_settings(wildcards):
+    return EvaluationSettings.from_config(
+        config, wildcards.model, wildcards.dataset, True
     ).as_dict()
 
 
 def evaluation_mem_mb(wildcards):
-    return lf_resources.evaluation_mem_mb(config, wildcards.model)
+    model = cell_of(wildcards)[0] if hasattr(wildcards, "cell") else wildcards.model
+    return lf_resources.evaluation_mem_mb(config, model)
 
 
 def svd_mem_mb(wildcards, input):
@@ -153,9 +221,23 @@ def gpu_gres(wildcards):
 # ---------------------------------------------------------------- cells and report targets
 
 
-def cell_files(pattern):
-    """``pattern`` formatted for every (model, dataset) cell that runs."""
-    return [paths.cell_file(pattern, model, dataset) for model, dataset in CELLS]
+def cell_files(pattern, part=None):
+    """``pattern`` formatted for every (model, dataset) cell that runs (only the cells whose
+    configurations score ``part``, if given)."""
+    return [
+        paths.cell_file(pattern, model, dataset)
+        for model, dataset in CELLS
+        if part in (None, sweep.part(config, model, dataset))
+    ]
+
+
+def grouped_cells():
+    """The cells searched by layer groups, as ``model/dataset`` values of ``{cell}``."""
+    return [
+        f"{model}/{dataset}"
+        for model, dataset in CELLS
+        if sweep.grouped(config, model, dataset)
+    ]
 
 
 def report_tables():

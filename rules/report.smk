@@ -9,6 +9,7 @@ FIGURE_CODE = code_fingerprint("laserflow.figures", "laserflow.records")
 rule table1:
     input:
         selections=cell_files(paths.SELECTION),
+        chosen=cell_files(paths.CHOSEN, "validation"),
         paper=PAPER_TABLE,
         script=report_script("table1"),
     output:
@@ -41,6 +42,7 @@ rule table1:
 rule hyperparameters:
     input:
         selections=cell_files(paths.SELECTION),
+        chosen=cell_files(paths.CHOSEN, "validation"),
         script=report_script("hyperparameters"),
     output:
         csv=report(
@@ -71,6 +73,7 @@ rule hyperparameters:
 rule numbers:
     input:
         selections=cell_files(paths.SELECTION),
+        chosen=cell_files(paths.CHOSEN, "validation"),
         paper=PAPER_TABLE,
         script=report_script("numbers"),
     output:

@@ -18,3 +18,31 @@ rule select:
         "select: {wildcards.model} on {wildcards.dataset}"
     script:
         "../scripts/select.py"
+
+
+rule evaluate_chosen:
+    input:
+        model=model_input,
+        manifest=rules.model_manifest.output.manifest,
+        dataset=rules.prepare_dataset.output.dataset,
+        selection=rules.select.output.selection,
+        svd=cell_svd_files,
+    output:
+        summary=paths.CHOSEN,
+        records=paths.items(paths.CHOSEN),
+    log:
+        paths.log(paths.CHOSEN),
+    conda:
+        "../envs/laserflow.yaml"
+    threads: config["evaluation"]["threads"]
+    resources:
+        mem_mb=evaluation_mem_mb,
+        gpu=local_gpus,
+        gres=gpu_gres,
+    params:
+        settings=chosen_settings,
+        code=code_fingerprint("laserflow.evaluate"),
+    message:
+        "select: {wildcards.model} on {wildcards.dataset}, the chosen configuration on every item"
+    script:
+        "../scripts/evaluate_chosen.py"

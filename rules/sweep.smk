@@ -1,4 +1,5 @@
 # Sweep stage: one target per (model, dataset, intervention, τ, ℓ, level), plus the base model.
+# Under sweep.group: layer, one job writes every configuration file of a (model, dataset, layer).
 
 
 rule svd:
@@ -47,6 +48,10 @@ rule evaluate_base:
         "../scripts/evaluate.py"
 
 
+# A layer group writes the same files as the configurations' own jobs; it wins where both could.
+ruleorder: evaluate_layer > evaluate_configuration
+
+
 rule evaluate_configuration:
     input:
         model=model_input,
@@ -72,3 +77,33 @@ rule evaluate_configuration:
         "sweep: {wildcards.model} on {wildcards.dataset}, {wildcards.intervention} {wildcards.tau}, layer {wildcards.layer}, {wildcards.level}"
     script:
         "../scripts/evaluate.py"
+
+
+rule evaluate_layer:
+    input:
+        model=group_model,
+        manifest=group_input(paths.MANIFEST),
+        dataset=group_input(paths.DATASET),
+        svd=group_svd_files,
+    output:
+        summaries=paths.group_files(paths.RUN, LAYER_KEYS),
+        records=paths.group_files(paths.items(paths.RUN), LAYER_KEYS),
+    log:
+        "logs/{cell}/runs/layer{layer}.log",
+    wildcard_constraints:
+        cell=name_pattern(grouped_cells()),
+    conda:
+        "../envs/laserflow.yaml"
+    threads: config["evaluation"]["threads"]
+    resources:
+        mem_mb=evaluation_mem_mb,
+        gpu=local_gpus,
+        gres=gpu_gres,
+    params:
+        settings=group_settings,
+        configurations=layer_key_values(),
+        code=code_fingerprint("laserflow.evaluate"),
+    message:
+        "sweep: {wildcards.cell}, layer {wildcards.layer}: every configuration of the layer"
+    script:
+        "../scripts/evaluate_layer.py"

@@ -6,8 +6,8 @@ from laserflow.worker import run_job
 
 
 def main():
-    paths = EvaluationPaths.from_job(snakemake.input, snakemake.output)
-    job = job_values(snakemake.params.settings, dict(snakemake.wildcards.items()), paths)
+    paths = EvaluationPaths.from_job(snakemake.input, snakemake.output.summary, snakemake.output.records)
+    job = job_values(snakemake.params.settings, [(dict(snakemake.wildcards.items()), paths)])
     run_job("evaluate", job, snakemake.threads, snakemake.log[0])
 
 

@@ -7,7 +7,7 @@ from laserflow.report import write_hyperparameters
 
 def main():
     write_hyperparameters(
-        read_selections(snakemake.input.selections), snakemake.output.csv, snakemake.output.md, snakemake.output.tex
+        read_selections(snakemake.input.selections, snakemake.input.chosen), snakemake.output.csv, snakemake.output.md, snakemake.output.tex
     )
 
 

@@ -8,7 +8,7 @@ from laserflow.report import write_numbers
 
 def main():
     write_numbers(
-        read_selections(snakemake.input.selections),
+        read_selections(snakemake.input.selections, snakemake.input.chosen),
         snakemake.output.tex,
         read_paper_table(snakemake.input.paper),
         snakemake.params.tolerance,

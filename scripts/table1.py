@@ -8,7 +8,7 @@ from laserflow.report import write_table1
 
 def main():
     write_table1(
-        read_selections(snakemake.input.selections),
+        read_selections(snakemake.input.selections, snakemake.input.chosen),
         snakemake.output.csv,
         snakemake.output.md,
         tex_path=snakemake.output.tex,

@@ -6,18 +6,17 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from .edits import Edit
-from .forward import resolve_batch_size
+from .forward import WeightStates
 from .io import LaserflowError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
-from .laser import apply_edits
+from .laser import edited_parameters
 from .models import load_model, model_activation
-from .paths import edits_of
-from .scoring import describe_scoring, score_items
+from .paths import edits_of, svd_files
+from .scoring import describe_scoring, score_states
 from .selection import split_metrics, validation_size
 from .settings import EvaluationPaths, EvaluationSettings, SvdSettings
 from .svd import load_svd_cache
@@ -51,66 +50,94 @@ def _git_commit() -> str | None:
 
 
 def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: EvaluationPaths) -> dict:
-    """Evaluate the base model (no edits) or one configuration; write per-item records and a summary.
+    """Evaluate the base model (no edits) or one configuration; write its records and summary."""
+    return run_configurations(settings, [(edits, paths)])[0]
 
-    The summary is deterministic for the same inputs on the same machine except its ``timing``.
+
+def run_configurations(settings: EvaluationSettings, runs: list[tuple[list[Edit], EvaluationPaths]]) -> list[dict]:
+    """Evaluate several configurations of one model on one dataset in one job: the base model,
+    one configuration, or a layer group (the configurations editing one layer). The model is
+    loaded once; each batch runs the layers below the lowest edited layer once and the rest once
+    per configuration (``laserflow.forward.WeightStates``), which computes what each
+    configuration's own job would. Each configuration's records and summary are written as its
+    own job writes them; a summary is deterministic for the same inputs on the same machine
+    except its ``timing``.
     """
     started = time.perf_counter()
-    items = read_jsonl(paths.dataset)
+    common = runs[0][1]
+    items = read_jsonl(common.dataset)
     if not items:
-        raise LaserflowError(f"{paths.dataset}: the dataset has no items")
-    model, tokenizer, family = load_model(paths.model, dtype=settings.dtype, device=settings.device,
+        raise LaserflowError(f"{common.dataset}: the dataset has no items")
+    n_val = validation_size(len(items), settings.val_fraction)
+    scored = items[:n_val] if settings.part == "validation" else items
+    model, tokenizer, family = load_model(common.model, dtype=settings.dtype, device=settings.device,
                                           fused_gelu=settings.fused_gelu)
     load_seconds = time.perf_counter() - started
     svd = settings.svd or SvdSettings()
-    apply_edits(model, family, edits, load_svd_cache(paths.svd) if svd.mode == "exact" else None, svd.mode, svd.seed)
+    cache = load_svd_cache(sorted({path for _, paths in runs for path in paths.svd})) if svd.mode == "exact" else None
+    states = [edited_parameters(model, family, edits, cache, svd.mode, svd.seed) for edits, _ in runs]
+    # Every run edits some layer (not the base): the layers below the lowest edited one are shared.
+    shared = min(edit.layer for edits, _ in runs for edit in edits) if all(edits for edits, _ in runs) else 0
+    weights = WeightStates(model, family, states, shared)
     edited = time.perf_counter()
-    log.info("%s on %s: %s; scoring %d items", settings.model, settings.dataset,
-             [edit.describe() for edit in edits] or "base model", len(items))
-    scoring = replace(settings.scoring, batch_size=resolve_batch_size(settings.scoring.batch_size,
-                                                                      next(model.parameters()).device))
-    records = score_items(model, tokenizer, family, items, scoring, dataset=settings.dataset)
-    n_val = validation_size(len(records), settings.val_fraction)
-    metrics = split_metrics(records, n_val)
-    log.info("val acc %.2f (loss %.3f), test acc %.2f (loss %.3f)", metrics["val"]["acc"],
-             metrics["val"]["logloss"], metrics["test"]["acc"], metrics["test"]["logloss"])
-    uses_svd = any(edit.intervention == "laser" for edit in edits)
-    summary = {
-        "model": settings.model,
-        "dataset": settings.dataset,
-        "family": family.name,
-        "edits": [edit.describe() for edit in edits],
-        "svd": ({"mode": svd.mode, "seed": svd.seed} | ({"niter": family.randomized_niter} if svd.mode == "randomized" else {}))
-        if uses_svd else None,
-        "scoring": describe_scoring(scoring, family, tokenizer, settings.dataset, items[0]),
-        "n_items": len(records),
-        "n_val": n_val,
-        "metrics": metrics,
-        "items_file": Path(paths.records).name,
-        "provenance": {
-            "target": str(paths.summary),
-            "model": {"source": settings.model_source,
-                      "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
-            "dataset": {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)},
-            "svd_files": list(paths.svd) if uses_svd and svd.mode == "exact" else [],
-            "device": str(next(model.parameters()).device),
-            "dtype": settings.dtype,
-            "activation": model_activation(model),
-            "threads": torch.get_num_threads(),
-            "software": software_versions(),
-        },
-        "timing": {
-            "load_seconds": round(load_seconds, 3),
-            "edit_seconds": round(edited - started - load_seconds, 3),
-            "score_seconds": round(time.perf_counter() - edited, 3),
-        },
-    }
-    write_jsonl(paths.records, records)
-    write_json(paths.summary, summary)
-    return summary
+    log.info("%s on %s: %s; scoring %d of %d items (%s)", settings.model, settings.dataset,
+             [[edit.describe() for edit in edits] for edits, _ in runs] if any(edits for edits, _ in runs) else "base model",
+             len(scored), len(items), settings.part)
+    records = score_states(weights, tokenizer, family, scored, settings.scoring, settings.dataset, n_val)
+    score_seconds = (time.perf_counter() - edited) / len(runs)
+    summaries = []
+    for (edits, paths), run_records, work in zip(runs, records, weights.work):
+        metrics = ({"val": split_metrics(run_records, n_val)["val"]} if settings.part == "validation"
+                   else split_metrics(run_records, n_val))
+        uses_svd = any(edit.intervention == "laser" for edit in edits)
+        summary = {
+            "model": settings.model,
+            "dataset": settings.dataset,
+            "family": family.name,
+            "edits": [edit.describe() for edit in edits],
+            "svd": ({"mode": svd.mode, "seed": svd.seed}
+                    | ({"niter": family.randomized_niter} if svd.mode == "randomized" else {})) if uses_svd else None,
+            "scoring": describe_scoring(settings.scoring, family, tokenizer, settings.dataset, items[0],
+                                        next(model.parameters()).device),
+            "score": settings.part,
+            "n_items": len(items),
+            "n_val": n_val,
+            "metrics": metrics,
+            "items_file": Path(paths.records).name,
+            "provenance": {
+                "target": str(paths.summary),
+                "model": {"source": settings.model_source,
+                          "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
+                "dataset": {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)},
+                "svd_files": [path for path in paths.svd if path in svd_files(settings.model, edits)]
+            if svd.mode == "exact" else [],
+                "device": str(next(model.parameters()).device),
+                "dtype": settings.dtype,
+                "activation": model_activation(model),
+                "threads": torch.get_num_threads(),
+                "software": software_versions(),
+            },
+            "timing": {
+                "load_seconds": round(load_seconds, 3),
+                "edit_seconds": round((edited - started - load_seconds) / len(runs), 3),
+                "score_seconds": round(score_seconds, 3),
+                "layer_tokens": round(work),
+                "flops": float(f"{2 * weights.layer_parameters * work:.4g}"),
+            },
+        }
+        log.info("%s: val acc %.2f (loss %.3f)%s", [edit.describe() for edit in edits] or "base model",
+                 metrics["val"]["acc"], metrics["val"]["logloss"],
+                 "" if settings.part == "validation" else
+                 ", test acc %.2f (loss %.3f)" % (metrics["test"]["acc"], metrics["test"]["logloss"]))
+        write_jsonl(paths.records, run_records)
+        write_json(paths.summary, summary)
+        summaries.append(summary)
+    return summaries
 
 
-def run_job(job: dict) -> dict:
+def run_job(job: dict) -> list[dict]:
     """One evaluation job as plain values (``settings.job_values``), e.g. sent through the worker."""
-    return run_configuration(EvaluationSettings.from_dict(job["settings"]), edits_of(job["key"]),
-                             EvaluationPaths(**job["paths"] | {"svd": tuple(job["paths"]["svd"])}))
+    settings = EvaluationSettings.from_dict(job["settings"])
+    return run_configurations(settings, [
+        (edits_of(run["key"]), EvaluationPaths(**run["paths"] | {"svd": tuple(run["paths"]["svd"])}))
+        for run in job["runs"]])

@@ -66,7 +66,9 @@ def reduction(rho: float) -> float:
 
 
 def laser_frame(base: dict, runs: list[dict]):
-    """One row per single-edit LASER run: τ, layer, reduction % = 100·(1 − ρ), val acc, test loss."""
+    """One row per single-edit LASER run: τ, layer, reduction % = 100·(1 − ρ), validation
+    accuracy, and the log-loss of the part every run scored (``part``: test, or validation when
+    the search scored validation only)."""
     import pandas as pd
 
     records = []
@@ -75,17 +77,22 @@ def laser_frame(base: dict, runs: list[dict]):
             continue
         edit = run["edits"][0]
         records.append({"tau": edit["tau"], "layer": edit["layer"], "reduction": reduction(edit["rho"]),
-                        "val_acc": run["metrics"]["val"]["acc"],
-                        "test_logloss": run["metrics"]["test"]["logloss"]})
+                        "val_acc": run["metrics"]["val"]["acc"], "val_logloss": run["metrics"]["val"]["logloss"],
+                        "test_logloss": run["metrics"].get("test", {}).get("logloss")})
     if not records:
         raise LaserflowError(f"no LASER runs for {base['model']}/{base['dataset']} to plot")
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    part = "test" if frame["test_logloss"].notna().all() else "validation"
+    frame["logloss"] = frame["test_logloss" if part == "test" else "val_logloss"]
+    frame.attrs["part"] = part
+    return frame
 
 
 def plot_sweep(base: dict, runs: list[dict], png_path: str | os.PathLike, pdf_path: str | os.PathLike,
                style: str | os.PathLike | None = None) -> None:
-    """The paper's per-layer sweep figure: test log-loss against layer, one line per reduction
-    percentage (light = small, dark = large), one panel per τ, the base model's loss dashed."""
+    """The paper's per-layer sweep figure: test log-loss (validation log-loss when the search scored
+    validation only) against layer, one line per reduction percentage (light = small, dark =
+    large), one panel per τ, the base model's loss on the same part dashed."""
     plt = _pyplot(style)
     import seaborn as sns
     from matplotlib.lines import Line2D
@@ -96,24 +103,25 @@ def plot_sweep(base: dict, runs: list[dict], png_path: str | os.PathLike, pdf_pa
     reductions = sorted(frame["reduction"].unique())
     colours = dict(zip(reductions, sns.color_palette("magma_r", n_colors=len(reductions) + 1)[1:]))
     fig, axes = _panels(plt, len(taus), 4.2, 3.4, sharey=True)
-    base_loss = base["metrics"]["test"]["logloss"]
+    part = frame.attrs["part"]
+    base_loss = base["metrics"]["test" if part == "test" else "val"]["logloss"]
     for ax, tau in zip(axes, taus):
         panel = frame[frame["tau"] == tau]
         for reduction in reductions:
             line = panel[panel["reduction"] == reduction].sort_values("layer")
             if len(line):
-                ax.plot(line["layer"].to_numpy(), line["test_logloss"].to_numpy(), color=colours[reduction],
+                ax.plot(line["layer"].to_numpy(), line["logloss"].to_numpy(), color=colours[reduction],
                         marker="o", markersize=3, linewidth=1.2)
         ax.axhline(base_loss, color="black", linestyle="--", linewidth=1)
         ax.set_title(tau_title(tau))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("layer")
-        ax.set_ylabel("test log-loss")
+        ax.set_ylabel(f"{part} log-loss")
     handles = [Line2D([], [], color=colours[r], marker="o", markersize=3) for r in reductions]
     handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1))
     fig.legend(handles, [f"{r:g}" for r in reductions] + ["base"], title="reduction %",
                loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.suptitle(f"{base['model']} · {base['dataset']}: test log-loss under LASER")
+    fig.suptitle(f"{base['model']} · {base['dataset']}: {part} log-loss under LASER")
     fig.tight_layout()
     _save(plt, fig, png_path, pdf_path)
 

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 TOP_K = 10
 
 AUTO_BATCH_SIZE = {"cpu": 64, "cuda": 256}
+GENERATION_MEMORY_SHARE = 0.5  # of the free GPU memory, for the sequences of one generation batch
+MAX_GENERATION_BATCH = 1024
 
 
 def resolve_batch_size(batch_size: int | str, device: torch.device) -> int:
@@ -30,6 +32,26 @@ def resolve_batch_size(batch_size: int | str, device: torch.device) -> int:
     if batch_size == "auto":
         return AUTO_BATCH_SIZE.get(device.type, 64)
     return int(batch_size)
+
+
+def generation_batch_size(batch_size: int | str, model, tokens: int) -> int:
+    """Sequences per generation batch: 'auto' on a GPU fills part of the free memory
+    (``sequences_in_memory``); a small batch leaves greedy decoding bound by the per-step cost."""
+    device = next(model.parameters()).device
+    if batch_size != "auto" or device.type != "cuda":
+        return resolve_batch_size(batch_size, device)
+    element = next(model.parameters()).element_size()
+    return sequences_in_memory(model.config, element, tokens, torch.cuda.mem_get_info(device)[0])
+
+
+def sequences_in_memory(config, element_size: int, tokens: int, free_bytes: int) -> int:
+    """How many sequences of ``tokens`` (prompt and new ones) fit in half of ``free_bytes``: each
+    holds its key/value cache (2 × layers × hidden per token), its widest activation (the MLP's
+    intermediate width per token) and one row of logits, in the model's dtype."""
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    intermediate = getattr(config, "intermediate_size", None) or getattr(config, "n_inner", None) or 4 * hidden
+    per_sequence = element_size * (tokens * (2 * layers * hidden + intermediate) + config.vocab_size)
+    return max(1, min(MAX_GENERATION_BATCH, int(GENERATION_MEMORY_SHARE * free_bytes // per_sequence)))
 
 
 def answer_length(tokenizer, ids: list[int], answer: str) -> int:
@@ -54,14 +76,18 @@ def pad(sequences: list[list[int]], pad_id: int, left: bool, device) -> tuple[to
     return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
 
 
-def run_batched(items: list[dict], lengths: list[int], batch_size: int, step, show_progress: bool, desc: str) -> list:
-    """Apply ``step(batch_items)`` over length-sorted batches; halve the batch on out-of-memory."""
-    order = sorted(range(len(items)), key=lambda i: -lengths[i])
+def run_batched(items: list, lengths: list[int], parts: list[int], batch_size: int, step, show_progress: bool,
+                desc: str) -> list:
+    """Apply ``step(batch_items)`` over batches sorted by length within each part (validation,
+    test), never mixing parts: an item is scored in the same batch whether or not the other part
+    is scored. The batch is halved on out-of-memory."""
+    order = sorted(range(len(items)), key=lambda i: (parts[i], -lengths[i]))
     results: list = [None] * len(items)
     position = 0
     bar = tqdm(total=len(items), desc=desc, disable=not show_progress, mininterval=2.0)
     while position < len(order):
-        chunk = order[position:position + batch_size]
+        part = parts[order[position]]
+        chunk = [i for i in order[position:position + batch_size] if parts[i] == part]
         try:
             outputs = step([items[i] for i in chunk])
         except torch.OutOfMemoryError:
@@ -92,14 +118,99 @@ class TokenText:
         return self.cache[token]
 
 
-def head_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """Log-softmax over the full vocabulary at the (row, col) positions only.
+class _Replay(torch.nn.Module):
+    """Stands in for the layers below a layer group's first layer: returns their recorded output."""
 
-    The language-model head runs on the selected hidden states alone, which saves its cost and
-    the batch × length × vocabulary logits tensor.
+    def __init__(self, layer: torch.nn.Module, output):
+        super().__init__()
+        self.output = output
+        # Plain attributes a model's loop may read from a layer (e.g. its attention type).
+        for name, value in vars(layer).items():
+            if not name.startswith("_") and not isinstance(value, (torch.Tensor, torch.nn.Module)):
+                setattr(self, name, value)
+
+    def forward(self, *args, **kwargs):
+        return self.output
+
+
+class WeightStates:
+    """Several weight states of one model, run on the same batches: the base model (no edit), one
+    configuration, or a layer group (every configuration editing layer ``shared`` or above).
+
+    The layers below ``shared`` are the same in every state, so each batch runs them once; each
+    state then runs the model from layer ``shared`` on, with the recorded output of the layers
+    below replayed in their place (``_Replay``). That is the computation the state's own full
+    forward pass does, operation for operation. A state maps parameter names to their values
+    (tensors of the parameter's shape, dtype and device); it is switched in by reference.
+    ``work`` counts layer-token passes per state (a layer applied to one token position; about
+    2 × ``layer_parameters`` FLOPs each), the shared layers split evenly over the states.
     """
-    hidden = model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-    return torch.log_softmax(model.lm_head(hidden[rows, cols]).float(), dim=-1)
+
+    def __init__(self, model, family: Family, states: list[dict[str, torch.Tensor]], shared: int = 0):
+        self.model = model
+        self.states = states
+        self.shared = shared
+        params = dict(model.named_parameters())
+        self.params = {name: params[name] for state in states for name in state}
+        self.originals = {name: param.data for name, param in self.params.items()}
+        parent, _, name = family.layer_prefix.split("{layer}")[0].rstrip(".").rpartition(".")
+        self.container = (model.get_submodule(parent), name)
+        layers = getattr(*self.container)
+        self.layers = len(layers)
+        self.layer_parameters = sum(param.numel() for param in layers[0].parameters())
+        self.work = [0.0] * len(states)
+
+    def _activate(self, state: dict[str, torch.Tensor]) -> None:
+        for name, param in self.params.items():
+            param.data = state.get(name, self.originals[name])
+
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, layers: list) -> torch.Tensor:
+        parent, name = self.container
+        original = getattr(parent, name)
+        setattr(parent, name, torch.nn.ModuleList(layers))
+        try:
+            return self.model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        finally:
+            setattr(parent, name, original)
+
+    def run(self, ids: torch.Tensor, mask: torch.Tensor, readout) -> list:
+        """``readout(last hidden state)`` under each state, in order."""
+        parent, name = self.container
+        layers = list(getattr(parent, name))
+        tokens = ids.numel()
+        out = []
+        try:
+            self._activate({})
+            replay = None
+            if self.shared:
+                recorded = []
+                hook = layers[self.shared - 1].register_forward_hook(lambda module, args, output: recorded.append(output))
+                try:
+                    self._forward(ids, mask, layers[:self.shared])
+                finally:
+                    hook.remove()
+                replay = _Replay(layers[self.shared - 1], recorded[0])
+            for index, state in enumerate(self.states):
+                self._activate(state)
+                suffix = layers[self.shared:]
+                out.append(readout(self._forward(ids, mask, [replay, *suffix] if replay else suffix)))
+                self.work[index] += tokens * (len(suffix) + self.shared / len(self.states))
+        finally:
+            self._activate({})
+        return out
+
+    def generate(self, ids: torch.Tensor, mask: torch.Tensor, config) -> list[torch.Tensor]:
+        """Greedy generation under each state (no layers shared: every token is new)."""
+        out = []
+        try:
+            for index, state in enumerate(self.states):
+                self._activate(state)
+                generated = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+                out.append(generated)
+                self.work[index] += self.layers * (ids.numel() + ids.shape[0] * (generated.shape[1] - ids.shape[1]))
+        finally:
+            self._activate({})
+        return out
 
 
 @dataclass
@@ -117,42 +228,50 @@ class Row:
     candidates: list[int] = field(default_factory=list)
 
 
-def read_batch(model, pad_id: int, batch: list[Row], device) -> list[dict]:
-    """Target log-probs, argmax tokens, top-k at the first position and candidate log-probs."""
+def read_batch(states: WeightStates, pad_id: int, batch: list[Row], device) -> list[list[dict]]:
+    """Per row, per weight state: the target log-probs, argmax tokens, top-k at the first
+    position and candidate log-probs (log-softmax over the full vocabulary, with the
+    language-model head applied at the read positions only)."""
     ids, mask = pad([row.ids for row in batch], pad_id, left=False, device=device)
     rows, cols, firsts = [], [], []
     for number, row in enumerate(batch):
         firsts.append(len(cols))
         rows += [number] * len(row.positions)
         cols += row.positions
-    logprobs = head_logprobs(model, ids, mask, torch.tensor(rows, device=device), torch.tensor(cols, device=device))
+    rows, cols = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
     targets = torch.tensor([t for row in batch for t in (row.targets or [0] * len(row.positions))], device=device)
-    target_lp = logprobs.gather(1, targets[:, None])[:, 0].tolist()
-    argmax = logprobs.argmax(-1).tolist()
-    first = logprobs[torch.tensor(firsts, device=device)]
-    top = torch.topk(first, k=min(TOP_K, first.shape[-1]), dim=-1).indices.tolist()
     width = max(len(row.candidates) for row in batch)
     candidate_ids = torch.tensor([row.candidates + [0] * (width - len(row.candidates)) for row in batch], device=device)
-    candidate_lp = first.gather(1, candidate_ids).tolist() if width else [[] for _ in batch]
-    out = []
-    for number, (row, start) in enumerate(zip(batch, firsts)):
-        span = slice(start, start + len(row.positions))
-        out.append({"target_logprobs": target_lp[span] if row.targets else [], "argmax": argmax[span],
-                    "top": top[number], "candidates": candidate_lp[number][:len(row.candidates)]})
-    return out
+
+    def readout(hidden: torch.Tensor) -> list[dict]:
+        logprobs = torch.log_softmax(states.model.lm_head(hidden[rows, cols]).float(), dim=-1)
+        target_lp = logprobs.gather(1, targets[:, None])[:, 0].tolist()
+        argmax = logprobs.argmax(-1).tolist()
+        first = logprobs[torch.tensor(firsts, device=device)]
+        top = torch.topk(first, k=min(TOP_K, first.shape[-1]), dim=-1).indices.tolist()
+        candidate_lp = first.gather(1, candidate_ids).tolist() if width else [[] for _ in batch]
+        out = []
+        for number, (row, start) in enumerate(zip(batch, firsts)):
+            span = slice(start, start + len(row.positions))
+            out.append({"target_logprobs": target_lp[span] if row.targets else [], "argmax": argmax[span],
+                        "top": top[number], "candidates": candidate_lp[number][:len(row.candidates)]})
+        return out
+
+    per_state = states.run(ids, mask, readout)
+    return [[reads[number] for reads in per_state] for number in range(len(batch))]
 
 
-def generate(model, tokenizer, batch: list[dict], max_new_tokens: int, device) -> list[list[int]]:
-    """Greedy continuations (token ids) of left-padded prompts."""
+def generate(states: WeightStates, tokenizer, batch: list[list[int]], max_new_tokens: int, device) -> list[list]:
+    """Per prompt, per weight state: the greedy continuation's token ids (prompts left-padded)."""
     from transformers import GenerationConfig
 
-    ids, mask = pad([entry["ids"] for entry in batch], tokenizer.pad_token_id, left=True, device=device)
+    ids, mask = pad(batch, tokenizer.pad_token_id, left=True, device=device)
     config = GenerationConfig(
         do_sample=False, max_new_tokens=max_new_tokens, min_new_tokens=1,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id)
-    generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
-    return generated[:, ids.shape[1]:].tolist()
+    per_state = [generated[:, ids.shape[1]:].tolist() for generated in states.generate(ids, mask, config)]
+    return [[new[number] for new in per_state] for number in range(len(batch))]
 
 
 class RowBuilder:

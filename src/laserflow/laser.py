@@ -91,7 +91,7 @@ def edited_weight(
     return truncate(factors if factors is not None else svd_factors(weight), rank, weight)
 
 
-def apply_edits(
+def edited_parameters(
     model: torch.nn.Module,
     family: Family,
     edits: list[Edit],
@@ -99,10 +99,11 @@ def apply_edits(
     svd_mode: str = "exact",
     seed: int = 0,
 ) -> dict[str, torch.Tensor]:
-    """Edit the model in place; return the original values of the touched parameters.
+    """The new value of every parameter ``edits`` touch (the parameter's dtype and device), the
+    edits applied in order; the model is not changed.
 
-    Every edit is validated before any weight changes, so a bad edit leaves the model intact.
-    ``svd_cache`` maps parameter names to exact SVD factors; missing ones are computed here.
+    Every edit is validated before any value is computed. ``svd_cache`` maps parameter names to
+    exact SVD factors; missing ones are computed here.
     """
     if svd_mode not in SVD_MODES:
         raise LaserflowError(f"unknown svd mode '{svd_mode}'; valid: {', '.join(SVD_MODES)}")
@@ -111,12 +112,22 @@ def apply_edits(
         if edit.intervention == "laser":
             for param in params.values():
                 kept_rank_checked(edit.level, tuple(param.shape))
-    originals: dict[str, torch.Tensor] = {}
+    values: dict[str, torch.Tensor] = {}
     for edit, params in targets:
         for name, param in params.items():
             factors = (svd_cache or {}).get(name)
-            new = edited_weight(param.data, edit, factors, svd_mode, seed, family.randomized_niter)
-            originals.setdefault(name, param.data.clone())
-            with torch.no_grad():
-                param.data.copy_(new.to(device=param.device, dtype=param.dtype))
+            new = edited_weight(values.get(name, param.data), edit, factors, svd_mode, seed, family.randomized_niter)
+            values[name] = new.to(device=param.device, dtype=param.dtype)
+    return values
+
+
+def apply_edits(model: torch.nn.Module, family: Family, edits: list[Edit], *args, **kwargs) -> dict[str, torch.Tensor]:
+    """Edit the model in place (the arguments as ``edited_parameters``); return the original
+    values of the touched parameters. A bad edit leaves the model intact."""
+    values = edited_parameters(model, family, edits, *args, **kwargs)
+    params = dict(model.named_parameters())
+    originals = {name: params[name].data.clone() for name in values}
+    with torch.no_grad():
+        for name, value in values.items():
+            params[name].data.copy_(value)
     return originals

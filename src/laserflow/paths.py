@@ -18,6 +18,7 @@ CELL = "results/{model}/{dataset}"
 BASE = CELL + "/base.json"
 RUN = CELL + "/runs/{intervention}/{tau}/{layer}/{level}.json"
 SELECTION = CELL + "/selection.json"
+CHOSEN = CELL + "/chosen.json"  # the chosen configuration scored on every item (sweep.score: validation)
 ITEMS_SUFFIX = ".items.jsonl.gz"  # per-item records beside each summary
 TABLE = "results/tables/{name}.{ext}"
 CELL_FIGURE = "results/figures/{model}/{dataset}/{name}.{ext}"
@@ -48,9 +49,23 @@ def edits_of(key) -> list[Edit]:
     return [Edit(values["intervention"], values["tau"], int(values["layer"]), parse_level(values["level"]))]
 
 
+def svd_files(model: str, edits: list[Edit]) -> list[str]:
+    """The cached SVDs the LASER edits among ``edits`` truncate, sorted."""
+    return sorted({SVD.format(model=model, tau=edit.tau, layer=edit.layer)
+                   for edit in edits if edit.intervention == "laser"})
+
+
 def run_file(model: str, dataset: str, edit: Edit) -> str:
     return RUN.format(model=model, dataset=dataset, **run_key(edit))
 
 
 def cell_file(pattern: str, model: str, dataset: str) -> str:
     return pattern.format(model=model, dataset=dataset)
+
+
+def group_files(pattern: str, keys) -> list[str]:
+    """A configuration file pattern (``RUN`` or its items) for each (intervention, τ, level) of a
+    layer group, keeping ``{cell}`` (model/dataset as one wildcard) and ``{layer}``."""
+    pattern = pattern.replace(CELL, "results/{cell}")
+    return [pattern.replace("{intervention}", intervention).replace("{tau}", tau)
+            .replace("{level}", level_label(level)) for intervention, tau, level in keys]

@@ -11,14 +11,15 @@ SELECTION_KEYS = (
     "base.val.acc", "base.val.logloss", "base.test.n", "base.test.acc", "base.test.logloss",
     "laser.val.n", "laser.val.acc", "laser.val.logloss", "laser.test.acc", "laser.test.logloss",
 )
-RUN_KEYS = ("model", "dataset", "edits", "metrics.val.acc", "metrics.test.logloss")
+CHOICE_KEYS = ("model", "dataset", "chosen.tau", "chosen.layer", "chosen.rho", "laser.val.acc")
+RUN_KEYS = ("model", "dataset", "edits", "metrics.val.acc", "metrics.val.logloss")
+CHOSEN_KEYS = ("model", "dataset", "edits", "metrics.val", "metrics.test.acc", "metrics.test.logloss")
 BASE_KEYS = ("model", "dataset", "metrics.val.acc", "metrics.test.logloss")
 PROVENANCE_KEYS = ("model", "dataset", "provenance.device", "provenance.dtype", "provenance.software")
 
 
-def read_record(path: str | os.PathLike, keys: tuple[str, ...]) -> dict:
-    """A JSON result file that holds every one of ``keys`` (dotted paths)."""
-    record = read_json(path)
+def checked(record: dict, keys: tuple[str, ...], path: str | os.PathLike) -> dict:
+    """``record`` (read from ``path``) if it holds every one of ``keys`` (dotted paths)."""
     for key in keys:
         try:
             lookup(record, key)
@@ -27,8 +28,32 @@ def read_record(path: str | os.PathLike, keys: tuple[str, ...]) -> dict:
     return record
 
 
-def read_selections(paths) -> list[dict]:
-    return [read_record(path, SELECTION_KEYS) for path in paths]
+def read_record(path: str | os.PathLike, keys: tuple[str, ...]) -> dict:
+    """A JSON result file that holds every one of ``keys``."""
+    return checked(read_json(path), keys, path)
+
+
+def read_selections(paths, chosen_paths=()) -> list[dict]:
+    """Selection records with the chosen configuration's test numbers: from the selection itself
+    when the search scored every item, otherwise from the chosen configuration's own job
+    (``chosen_paths``), whose validation numbers must equal the ones it was chosen by."""
+    chosen = {}
+    for path in chosen_paths:
+        record = read_record(path, CHOSEN_KEYS)
+        chosen[(record["model"], record["dataset"])] = (path, record)
+    out = []
+    for path in paths:
+        selection = read_json(path)
+        cell = (selection.get("model"), selection.get("dataset"))
+        if cell in chosen and "test" not in selection.get("laser", {}):
+            chosen_path, record = chosen[cell]
+            if record["edits"] != [selection.get("chosen")] or record["metrics"]["val"] != selection["laser"]["val"]:
+                raise LaserflowError(f"{chosen_path}: not the configuration {path} chose, or not its validation "
+                                     "numbers; rerun the workflow")
+            selection["laser"]["test"] = record["metrics"]["test"]
+            selection["files"] = selection.get("files", {}) | {"chosen": str(chosen_path)}
+        out.append(checked(selection, SELECTION_KEYS, path))
+    return out
 
 
 def read_runs(paths) -> list[dict]:

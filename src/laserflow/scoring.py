@@ -27,7 +27,8 @@ import torch
 
 from .data.catalog import dataset_info
 from .families import Family
-from .forward import RowBuilder, TokenText, generate, read_batch, resolve_batch_size, run_batched
+from .forward import (RowBuilder, TokenText, WeightStates, generate, generation_batch_size, read_batch,
+                      resolve_batch_size, run_batched)
 from .io import LaserflowError
 from .prompts import Request, build_request
 from .settings import ScoringOptions
@@ -96,47 +97,74 @@ def _choice_record(request: Request, logprobs: list[float], lengths: list[int]) 
 
 
 def score_items(model, tokenizer, family: Family, items: list[dict], options: ScoringOptions,
-                dataset: str = "counterfact") -> list[dict]:
-    """Per-item records (index, correct, answer_logprob, answer_len, prediction, …) in item order."""
+                dataset: str = "counterfact", n_val: int | None = None) -> list[dict]:
+    """Per-item records (index, correct, answer_logprob, answer_len, prediction, …) of the model as
+    it is, in item order. The first ``n_val`` items (default: all) and the others are batched
+    separately."""
+    return score_states(WeightStates(model, family, [{}]), tokenizer, family, items, options, dataset, n_val)[0]
+
+
+def score_states(states: WeightStates, tokenizer, family: Family, items: list[dict], options: ScoringOptions,
+                 dataset: str = "counterfact", n_val: int | None = None) -> list[list[dict]]:
+    """Per weight state, the per-item records of ``items``, every state on the same batches.
+
+    Batches never mix the first ``n_val`` items (the validation part) with the others, so an
+    item's numbers do not depend on whether the other part is scored.
+    """
     info = dataset_info(dataset)
-    device = next(model.parameters()).device
+    device = next(states.model.parameters()).device
     batch_size = resolve_batch_size(options.batch_size, device)
     token_text = TokenText(tokenizer)
+    n_val = len(items) if n_val is None else n_val
     requests = [build_request(info, family, tokenizer, item, options) for item in items]
     builder = RowBuilder(tokenizer, family)
     plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
     masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
     rows = builder.build()
+    row_parts = [0] * len(rows)
+    for position, plan in enumerate(plans):
+        for row in plan.values():
+            for number in row if isinstance(row, list) else [row]:
+                row_parts[number] = int(position >= n_val)
     with torch.inference_mode():
-        read = run_batched(rows, [len(row.ids) for row in rows], batch_size,
-                            lambda batch: read_batch(model, tokenizer.pad_token_id, batch, device),
-                            options.show_progress, f"scoring {dataset}")
+        read = run_batched(rows, [len(row.ids) for row in rows], row_parts, batch_size,
+                           lambda batch: read_batch(states, tokenizer.pad_token_id, batch, device),
+                           options.show_progress, f"scoring {dataset}")
         to_generate = [i for i, request in enumerate(requests) if request.method == "generation"]
         prompts, continuations = [], []
         if to_generate:
-            prompts = [{"ids": ids} for ids in tokenizer([requests[i].prompt for i in to_generate]).input_ids]
+            prompts = tokenizer([requests[i].prompt for i in to_generate]).input_ids
             max_new_tokens = options.max_new_tokens or info.max_new_tokens
-            continuations = run_batched(prompts, [len(p["ids"]) for p in prompts], batch_size,
-                                         lambda batch: generate(model, tokenizer, batch, max_new_tokens, device),
-                                         options.show_progress, f"generating {dataset}")
-    generated = {i: (tokenizer.decode(new, skip_special_tokens=True),
-                     tokenizer.decode(prompt["ids"] + new, skip_special_tokens=True))
-                 for i, prompt, new in zip(to_generate, prompts, continuations)}
-    return [
-        {"index": item["index"]} | _record(request, plan, read, token_text, masked_extra,
-                                           *generated.get(i, (None, None)), options)
-        for i, (item, request, plan) in enumerate(zip(items, requests, plans))
-    ]
+            longest = max(len(prompt) for prompt in prompts) + max_new_tokens
+            continuations = run_batched(prompts, [len(prompt) for prompt in prompts],
+                                        [int(i >= n_val) for i in to_generate],
+                                        generation_batch_size(options.batch_size, states.model, longest),
+                                        lambda batch: generate(states, tokenizer, batch, max_new_tokens, device),
+                                        options.show_progress, f"generating {dataset}")
+    out = []
+    for state in range(len(states.states)):
+        generated = {i: (tokenizer.decode(new[state], skip_special_tokens=True),
+                         tokenizer.decode(prompt + new[state], skip_special_tokens=True))
+                     for i, prompt, new in zip(to_generate, prompts, continuations)}
+        reads = [row[state] for row in read]
+        out.append([{"index": item["index"]} | _record(request, plan, reads, token_text, masked_extra,
+                                                       *generated.get(i, (None, None)), options)
+                    for i, (item, request, plan) in enumerate(zip(items, requests, plans))])
+    return out
 
 
-def describe_scoring(options: ScoringOptions, family: Family, tokenizer, dataset: str, item: dict) -> dict:
+def describe_scoring(options: ScoringOptions, family: Family, tokenizer, dataset: str, item: dict,
+                     device: torch.device) -> dict:
     """How a dataset was scored on this model, for the summary (the method and the switches used)."""
     info = dataset_info(dataset)
     method = build_request(info, family, tokenizer, item, options).method
-    out = {"method": method, "batch_size": options.batch_size}
+    batch_size = resolve_batch_size(options.batch_size, device)
+    out = {"method": method, "batch_size": batch_size}
     if method == "generation":
         out |= {"max_new_tokens": options.max_new_tokens or info.max_new_tokens,
                 "generation_match": options.generation_match, "do_sample": False}
+        if options.batch_size == "auto" and device.type == "cuda":
+            out |= {"generation_batch_size": "auto: from the free GPU memory"}
     if method == "mask_fill":
         out |= {"masks": FILL_MASKS}
     if family.scoring == "masked" and method in ("mask_fill", "sequences"):

@@ -60,7 +60,9 @@ def selection(base: dict, runs: list[dict]) -> tuple[dict, int]:
         "candidates": len(candidates),
         "base": {"val": base["metrics"]["val"], "test": base["metrics"]["test"]},
         "chosen": best["edits"][0],
-        "laser": {"val": best["metrics"]["val"], "test": best["metrics"]["test"]},
+        # A search that scored validation only gets its test numbers from the chosen configuration's
+        # own job (laserflow.records.read_selections).
+        "laser": {part: best["metrics"][part] for part in ("val", "test") if part in best["metrics"]},
     }
     return record, chosen
 

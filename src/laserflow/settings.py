@@ -17,6 +17,7 @@ GENERATION_MATCHES = ("full_text", "continuation")
 MASKED_LOSSES = ("original", "corrected")
 TRUTHFULQA_PROMPTS = ("original", "corrected")
 SVD_MODES = ("exact", "randomized")
+PARTS = ("all", "validation")  # which items a job scores
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,20 @@ class EvaluationSettings:
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
     svd: SvdSettings | None = None  # None for jobs without a LASER edit
     val_fraction: float = 0.2
+    part: str = "all"  # "validation": score the validation part only (a search's configurations)
     model_source: dict = field(default_factory=dict)  # the config's spec, copied into provenance
     dataset_source: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if self.part not in PARTS:
+            raise LaserflowError(f"part '{self.part}' is not one of {', '.join(PARTS)}")
+
     @classmethod
-    def from_config(cls, config: dict, model: str, dataset: str, uses_svd: bool) -> "EvaluationSettings":
+    def from_config(cls, config: dict, model: str, dataset: str, uses_svd: bool,
+                    part: str = "all") -> "EvaluationSettings":
         """The settings of one (model, dataset) job; ``uses_svd`` when it runs a LASER edit (the
-        SVD settings then count, and only then: changing them reruns no other job)."""
+        SVD settings then count, and only then: changing them reruns no other job); ``part`` the
+        items it scores."""
         spec, evaluation = config["models"][model], config["evaluation"]
         return cls(
             model=model,
@@ -82,6 +90,7 @@ class EvaluationSettings:
             ),
             svd=SvdSettings(**config["svd"]) if uses_svd else None,
             val_fraction=config["selection"]["val_fraction"],
+            part=part,
             model_source=spec,
             dataset_source=config["datasets"][dataset],
         )
@@ -103,7 +112,7 @@ class EvaluationSettings:
 
 @dataclass(frozen=True)
 class EvaluationPaths:
-    """The files of one evaluation job: what it reads and the summary and records it writes."""
+    """The files of one evaluation: what it reads and the summary and records it writes."""
 
     model: str
     dataset: str
@@ -113,12 +122,13 @@ class EvaluationPaths:
     svd: tuple[str, ...] = ()
 
     @classmethod
-    def from_job(cls, inputs, outputs) -> "EvaluationPaths":
-        """From a Snakemake job's named input and output."""
-        return cls(model=inputs.model, dataset=inputs.dataset, summary=outputs.summary,
-                   records=outputs.records, manifest=inputs.manifest, svd=tuple(getattr(inputs, "svd", ())))
+    def from_job(cls, inputs, summary: str, records: str, svd=None) -> "EvaluationPaths":
+        """From a Snakemake job's named input (model, dataset, manifest and its SVDs unless given)."""
+        return cls(model=inputs.model, dataset=inputs.dataset, summary=summary, records=records,
+                   manifest=inputs.manifest, svd=tuple(getattr(inputs, "svd", ()) if svd is None else svd))
 
 
-def job_values(settings: dict, key: dict, paths: EvaluationPaths) -> dict:
-    """An evaluation job as plain values: settings (a dict), the target's wildcards, its files."""
-    return {"settings": settings, "key": key, "paths": asdict(paths)}
+def job_values(settings: dict, runs: list[tuple[dict, EvaluationPaths]]) -> dict:
+    """An evaluation job as plain values: its settings (a dict) and, per evaluation it runs, the
+    target's wildcards (``laserflow.paths.run_key``; none for the base model) and files."""
+    return {"settings": settings, "runs": [{"key": dict(key), "paths": asdict(paths)} for key, paths in runs]}

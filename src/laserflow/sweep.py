@@ -65,13 +65,34 @@ def edits(config: dict, model: str, dataset: str) -> list[Edit]:
     chosen = selected_edits(config, model, dataset)
     if chosen is not None:
         return chosen
+    keys = layer_keys(config)
+    return [Edit(intervention, tau, layer, level)
+            for intervention in config["sweep"].get("interventions", ["laser"])
+            for layer in sorted(layers(config, model), reverse=True)
+            for key_intervention, tau, level in keys if key_intervention == intervention]
+
+def is_search(config: dict, model: str, dataset: str) -> bool:
+    """Whether a cell searches the grid (not a ``selected`` list of configurations to report)."""
+    return selected_edits(config, model, dataset) is None
+
+
+def part(config: dict, model: str, dataset: str) -> str:
+    """The items a cell's configurations score: ``validation`` for a search under ``sweep.score:
+    validation`` (its chosen configuration is then scored on every item by its own job), ``all``
+    otherwise."""
+    return "validation" if config["sweep"]["score"] == "validation" and is_search(config, model, dataset) else "all"
+
+
+def grouped(config: dict, model: str, dataset: str) -> bool:
+    """Whether a cell's configurations run as layer groups (``sweep.group: layer``, a search)."""
+    return config["sweep"]["group"] == "layer" and is_search(config, model, dataset)
+
+
+def layer_keys(config: dict) -> list[tuple[str, str, Level | None]]:
+    """(intervention, τ, level) of every configuration of one layer of the grid, in sweep order."""
     out = []
     for intervention in config["sweep"].get("interventions", ["laser"]):
-        for layer in sorted(layers(config, model), reverse=True):
-            for tau in config["sweep"]["taus"]:
-                if intervention == "zero":
-                    out.append(Edit(intervention, tau, layer, None))
-                    continue
-                for level in reversed(levels(config)):
-                    out.append(Edit(intervention, tau, layer, level))
+        for tau in config["sweep"]["taus"]:
+            levels_of = [None] if intervention == "zero" else list(reversed(levels(config)))
+            out += [(intervention, tau, level) for level in levels_of]
     return out

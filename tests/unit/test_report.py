@@ -64,9 +64,12 @@ def test_table1_csv_and_markdown_hold_the_selected_numbers(tmp_path):
     assert lines[3] == "| counterfact | roberta | 17.3 (5.78) | 19.2 (5.43) | (fc_in, 8, 0.8) |"
 
 
-def run(tau, layer, rho, loss, val_acc=10.0):
-    return {"edits": [{"intervention": "laser", "tau": tau, "layer": layer, "rho": rho}],
-            "metrics": {"test": {"acc": 10.0, "logloss": loss}, "val": {"acc": val_acc}}}
+def run(tau, layer, rho, loss, val_acc=10.0, part="all"):
+    """A run summary; ``part`` validation: the search scored the validation part only (loss there)."""
+    metrics = {"val": {"acc": val_acc, "logloss": loss + 100}, "test": {"acc": 10.0, "logloss": loss}}
+    if part == "validation":
+        metrics = {"val": {"acc": val_acc, "logloss": loss}}
+    return {"edits": [{"intervention": "laser", "tau": tau, "layer": layer, "rho": rho}], "metrics": metrics}
 
 
 def test_sweep_figure_has_one_panel_per_tau_and_the_base_line(tmp_path, monkeypatch):
@@ -88,6 +91,23 @@ def test_sweep_figure_has_one_panel_per_tau_and_the_base_line(tmp_path, monkeypa
         dashed = [line for line in drawn if line.get_linestyle() == "--"]
         assert list(dashed[0].get_ydata()) == [5.5, 5.5]
     assert (tmp_path / "f.png").stat().st_size > 5000 and (tmp_path / "f.pdf").stat().st_size > 5000
+
+
+def test_a_validation_only_search_plots_validation_loss_and_says_so(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    base = {"model": "m", "dataset": "d", "metrics": {"test": {"logloss": 5.5}, "val": {"logloss": 4.5}}}
+    runs = [run("fc_in", layer, rho, 5.0 + layer / 10 + rho, part="validation") for layer in range(2) for rho in (0.8, 0.01)]
+    closed = []
+    monkeypatch.setattr(plt, "close", closed.append)
+    figures.plot_sweep(base, runs, tmp_path / "f.png", tmp_path / "f.pdf")
+    (figure,) = closed
+    (ax,) = figure.get_axes()
+    assert ax.get_ylabel() == "validation log-loss" and "validation log-loss" in figure._suptitle.get_text()
+    drawn = [line for line in ax.get_lines() if len(line.get_xdata())]
+    assert sorted(list(line.get_ydata()) for line in drawn if line.get_linestyle() != "--") == [
+        [5.0 + layer / 10 + rho for layer in range(2)] for rho in (0.01, 0.8)]
+    assert [list(line.get_ydata()) for line in drawn if line.get_linestyle() == "--"] == [[4.5, 4.5]]
 
 
 def test_sweep_figure_without_laser_runs_is_an_error(tmp_path):

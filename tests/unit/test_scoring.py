@@ -11,9 +11,13 @@ from laserflow.io import LaserflowError
 from laserflow.models import load_model, model_activation
 from laserflow.prompts import masked_fact_prompt
 from laserflow.data.catalog import DATASETS
+from laserflow.forward import generation_batch_size, sequences_in_memory
 from laserflow.forward import answer_length
 from laserflow.scoring import describe_scoring, score_items
 from laserflow.settings import ScoringOptions
+
+
+CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("family", ["gptj", "llama", "roberta", "phi"])
@@ -141,7 +145,8 @@ def test_multi_token_choices_sum_the_choice_log_probs(tiny_models, sample_items)
     model, tokenizer, detected = load_model(tiny_models["gptj"])
     items = sample_items["bigbench_epistemic"]
     records = score_items(model, tokenizer, detected, items, ScoringOptions(show_progress=False), "bigbench_epistemic")
-    assert describe_scoring(ScoringOptions(), detected, tokenizer, "bigbench_epistemic", items[0])["method"] == "sequences"
+    assert describe_scoring(ScoringOptions(), detected, tokenizer, "bigbench_epistemic", items[0],
+                            CPU)["method"] == "sequences"
     for item, record in zip(items, records):
         sums, lengths = [], []
         for choice in ("entailment", "non-entailment"):
@@ -176,16 +181,17 @@ def test_roberta_open_answers_mask_the_answer_and_fill_five_masks(tiny_models, m
     assert record["prediction"] == tokenizer.decode(fill[positions].tolist()).strip()
     assert record["correct"] == (item["answer"].lower() in record["prediction"].lower())
     assert describe_scoring(ScoringOptions(masked_loss=masked_loss), detected, tokenizer, "bigbench_wikidata",
-                            item) == {"method": "mask_fill", "batch_size": "auto", "masks": 5, "masked_loss": masked_loss}
+                            item, CPU) == {"method": "mask_fill", "batch_size": 64, "masks": 5, "masked_loss": masked_loss}
 
 
 def test_generation_length_is_the_datasets_unless_configured(tiny_models, sample_items):
     model, tokenizer, detected = load_model(tiny_models["gptj"])
     item = sample_items["hotpotqa"][0]
-    described = describe_scoring(ScoringOptions(), detected, tokenizer, "hotpotqa", item)
-    assert described == {"method": "generation", "batch_size": "auto", "max_new_tokens": 15,
+    described = describe_scoring(ScoringOptions(), detected, tokenizer, "hotpotqa", item, CPU)
+    assert described == {"method": "generation", "batch_size": 64, "max_new_tokens": 15,
                          "generation_match": "full_text", "do_sample": False}
-    assert describe_scoring(ScoringOptions(max_new_tokens=3), detected, tokenizer, "hotpotqa", item)["max_new_tokens"] == 3
+    assert describe_scoring(ScoringOptions(max_new_tokens=3), detected, tokenizer, "hotpotqa", item,
+                            CPU)["max_new_tokens"] == 3
     (record,) = score_items(model, tokenizer, detected, [item], ScoringOptions(show_progress=False), "hotpotqa")
     prompt = tokenizer(item["question"] + "? The answer is", return_tensors="pt").input_ids
     with torch.inference_mode():
@@ -197,3 +203,19 @@ def test_generation_length_is_the_datasets_unless_configured(tiny_models, sample
 def test_unknown_switch_values_are_refused():
     with pytest.raises(LaserflowError, match="masked_loss 'sum' is not one of original, corrected"):
         ScoringOptions(masked_loss="sum")
+
+
+def test_generation_batches_fill_half_the_free_gpu_memory():
+    from transformers import LlamaConfig
+
+    # Llama-2 7B in float32, 26 tokens: 4 × (26 × (2 × 32 × 4096 + 11008) + 32000) bytes a sequence.
+    config = LlamaConfig(hidden_size=4096, num_hidden_layers=32, intermediate_size=11008, vocab_size=32000)
+    per_sequence = 4 * (26 * (2 * 32 * 4096 + 11008) + 32000)
+    assert sequences_in_memory(config, 4, 26, 40 * 2**30) == int(0.5 * 40 * 2**30 // per_sequence) == 752
+    assert sequences_in_memory(config, 4, 26, 100 * 2**30) == 1024  # 1,881 would fit: at most 1024
+    assert sequences_in_memory(config, 4, 26, 2**20) == 1  # always at least one
+
+
+def test_generation_batch_size_is_the_configured_one_off_a_gpu(tiny_models):
+    model, _, _ = load_model(tiny_models["llama"])
+    assert (generation_batch_size(8, model, 20), generation_batch_size("auto", model, 20)) == (8, 64)

@@ -21,7 +21,7 @@ def evaluation_job(model_dir, dataset, out):
     key = {"model": "tiny", "dataset": "fever", "intervention": "laser", "tau": "fc_in", "layer": "1",
            "level": "rate9"}
     paths = EvaluationPaths(str(model_dir), str(dataset), str(out / "run.json"), str(out / "run.items.jsonl.gz"))
-    return job_values(settings.as_dict(), key, paths)
+    return job_values(settings.as_dict(), [(key, paths)])
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_a_worker_job_writes_what_the_in_process_job_writes(tiny_models, fever, 
     assert results["1"] == results["0"]
     assert results["1"][0]["scoring"]["method"] == "labels"
     # The worker child wrote the job's log.
-    assert "scoring 82 items" in (tmp_path / "1" / "job.log").read_text()
+    assert "scoring 82 of 82 items (all)" in (tmp_path / "1" / "job.log").read_text()
     assert os.path.exists(worker.socket_path())
 
 

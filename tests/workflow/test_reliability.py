@@ -97,7 +97,7 @@ def test_a_result_file_says_how_it_was_made(reference):
     assert provenance["activation"] == "gelu_pytorch_tanh"  # evaluation.fused_gelu defaults to true
     software = provenance["software"]
     assert {"python", "torch", "transformers", "datasets", "snakemake", "laserflow"} <= set(software)
-    assert set(summary["timing"]) == {"load_seconds", "edit_seconds", "score_seconds"}
+    assert set(summary["timing"]) == {"load_seconds", "edit_seconds", "score_seconds", "layer_tokens", "flops"}
 
 
 def test_sigkill_midway_loses_no_finished_work(reference, tmp_path):

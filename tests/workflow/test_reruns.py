@@ -90,7 +90,7 @@ def test_a_change_in_edits_reruns_the_svd_and_evaluation_jobs_only(checkout, pla
     source = edit(module, "    def kept_rank(self, shape: tuple[int, int]) -> int:",
                   "    def kept_rank(self, shape: tuple[int, int], unused: int = 0) -> int:")
     try:
-        assert planned(run, planned_jobs) == {"svd", "evaluate_base", "evaluate_configuration", "select"} | REPORT_RULES
+        assert planned(run, planned_jobs) == {"svd", "evaluate_base", "evaluate_layer", "select", "evaluate_chosen"} | REPORT_RULES
     finally:
         module.write_text(source)
     assert planned(run, planned_jobs) == set()
