@@ -185,7 +185,9 @@ def test_task_json_rows_equal_the_tasksource_rows_of_the_same_examples(name):
     assert len(converted) == len({json.dumps(example) for example in task["examples"]})  # duplicates dropped
     assert all(row in tasksource for row in converted)
     items = demo(name, f"{name}_task.json")
-    assert {item["split"] for item in items} == {"task_json"}
+    # Each item keeps the split of BIG-bench's seed-42 split it came from, validation first.
+    kept = [split for split in ("validation", "train") for _, row in splits[split] if len(row["targets"]) == 1]
+    assert [item["split"] for item in items] == kept and set(kept) == {"validation", "train"}
 
 
 def test_task_json_formatting_follows_bigbench():
