@@ -42,5 +42,6 @@ rule all:
     input:
         tables=report_tables(),
         figures=figures(),
+        other_runs=other_runs(),
     message:
         "every table and figure is up to date"

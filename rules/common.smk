@@ -22,6 +22,7 @@ REPO = Path(workflow.basedir)
 PAPER_TABLE = str(REPO / "data" / "paper" / "table1.csv")
 STYLE = str(REPO / "styles" / "laserflow.mplstyle")
 CELLS = sweep.cells(config)
+SELECTED_CELLS = sweep.selected_cells(config)
 
 
 wildcard_constraints:
@@ -31,6 +32,7 @@ wildcard_constraints:
     tau=r"[a-z_]+",
     layer=r"\d+",
     level=r"rate[0-9.]+|rho[0-9.]+|none",
+    composite=r"[a-z]+-[a-z_]+-\d+-[a-z0-9.]+(\+[a-z]+-[a-z_]+-\d+-[a-z0-9.]+)+",
 
 
 def name_pattern(names):
@@ -116,19 +118,37 @@ def laser_run_files(wildcards):
     return run_files(wildcards.model, wildcards.dataset, "laser")
 
 
+def other_runs():
+    """Every configuration that is not a selection candidate (zero, prune, composites): evaluated
+    for its own sake, so asked for by the default target."""
+    return [
+        paths.run_file(model, dataset, configuration)
+        for model, dataset in CELLS
+        for configuration in sweep.edits(config, model, dataset)
+        if not sweep.is_candidate(configuration)
+    ]
+
+
+def laser_edits(wildcards):
+    """The LASER edits a configuration target names (laserflow.paths.edits_of)."""
+    return [edit for edit in paths.edits_of(wildcards) if edit.intervention == "laser"]
+
+
 def svd_files(wildcards):
-    """The cached exact SVD a LASER configuration truncates (none for other interventions)."""
-    if wildcards.intervention != "laser" or config["svd"]["mode"] != "exact":
+    """The cached exact SVDs a configuration's LASER edits truncate (none for other interventions)."""
+    if config["svd"]["mode"] != "exact":
         return []
-    return [paths.SVD.format(**wildcards)]
+    return [
+        paths.SVD.format(model=wildcards.model, tau=edit.tau, layer=edit.layer)
+        for edit in laser_edits(wildcards)
+    ]
 
 
 def evaluation_settings(wildcards):
     """Everything an evaluation job needs besides its files (laserflow.settings), as plain
     values: changing any of them reruns exactly the jobs it concerns."""
-    uses_svd = getattr(wildcards, "intervention", None) == "laser"
     return EvaluationSettings.from_config(
-        config, wildcards.model, wildcards.dataset, uses_svd
+        config, wildcards.model, wildcards.dataset, bool(laser_edits(wildcards))
     ).as_dict()
 
 
@@ -153,34 +173,41 @@ def gpu_gres(wildcards):
 # ---------------------------------------------------------------- cells and report targets
 
 
-def cell_files(pattern):
-    """``pattern`` formatted for every (model, dataset) cell that runs."""
-    return [paths.cell_file(pattern, model, dataset) for model, dataset in CELLS]
+def cell_files(pattern, cells=CELLS):
+    """``pattern`` formatted for every (model, dataset) cell that runs (or of ``cells``)."""
+    return [paths.cell_file(pattern, model, dataset) for model, dataset in cells]
+
+
+def selection_files():
+    """The selection of every cell with a LASER configuration to select."""
+    return cell_files(paths.SELECTION, SELECTED_CELLS)
 
 
 def report_tables():
-    """Table 1 and the hyperparameters (CSV, Markdown, LaTeX), the number macros, the provenance."""
-    return [
+    """Table 1 and the hyperparameters (CSV, Markdown, LaTeX) and the number macros (when a cell
+    has a selection), the provenance."""
+    tables = [
         paths.TABLE.format(name=name, ext=ext)
         for name in ("table1", "hyperparameters")
         for ext in ("csv", "md", "tex")
-    ] + [
-        paths.TABLE.format(name="numbers", ext="tex"),
-        paths.TABLE.format(name="provenance", ext="csv"),
+    ] + [paths.TABLE.format(name="numbers", ext="tex")]
+    return (tables if SELECTED_CELLS else []) + [
+        paths.TABLE.format(name="provenance", ext="csv")
     ]
 
 
 def figures():
     """Every figure: the sweep figure and heatmap of each cell whose search has at least two
-    configurations (one point draws no curve), and Table 1's bars."""
+    LASER configurations (one point draws no curve), and Table 1's bars."""
     searched = [
         (model, dataset)
-        for model, dataset in CELLS
-        if len(sweep.edits(config, model, dataset)) > 1
+        for model, dataset in SELECTED_CELLS
+        if len(run_files(model, dataset, "laser")) > 1
     ]
+    bars = [paths.FIGURE.format(name="table1_bars", ext=ext) for ext in ("png", "pdf")]
     return [
         paths.CELL_FIGURE.format(model=model, dataset=dataset, name=name, ext=ext)
         for model, dataset in searched
         for name in ("sweep", "val_heatmap")
         for ext in ("png", "pdf")
-    ] + [paths.FIGURE.format(name="table1_bars", ext=ext) for ext in ("png", "pdf")]
+    ] + (bars if SELECTED_CELLS else [])

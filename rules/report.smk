@@ -8,7 +8,7 @@ FIGURE_CODE = code_fingerprint("laserflow.figures", "laserflow.records")
 
 rule table1:
     input:
-        selections=cell_files(paths.SELECTION),
+        selections=selection_files(),
         paper=PAPER_TABLE,
         script=report_script("table1"),
     output:
@@ -40,7 +40,7 @@ rule table1:
 
 rule hyperparameters:
     input:
-        selections=cell_files(paths.SELECTION),
+        selections=selection_files(),
         script=report_script("hyperparameters"),
     output:
         csv=report(
@@ -70,7 +70,7 @@ rule hyperparameters:
 
 rule numbers:
     input:
-        selections=cell_files(paths.SELECTION),
+        selections=selection_files(),
         paper=PAPER_TABLE,
         script=report_script("numbers"),
     output:

@@ -1,4 +1,4 @@
-# Sweep stage: one target per (model, dataset, intervention, τ, ℓ, level), plus the base model.
+# Sweep stage: one target per (model, dataset, intervention, τ, ℓ, level) or composite, plus the base model.
 
 
 rule svd:
@@ -72,3 +72,13 @@ rule evaluate_configuration:
         "sweep: {wildcards.model} on {wildcards.dataset}, {wildcards.intervention} {wildcards.tau}, layer {wildcards.layer}, {wildcards.level}"
     script:
         "../scripts/evaluate.py"
+
+
+use rule evaluate_configuration as evaluate_composite with:
+    output:
+        summary=paths.COMPOSITE_RUN,
+        records=paths.items(paths.COMPOSITE_RUN),
+    log:
+        paths.log(paths.COMPOSITE_RUN),
+    message:
+        "sweep: {wildcards.model} on {wildcards.dataset}, the composite {wildcards.composite}"

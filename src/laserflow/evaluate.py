@@ -14,7 +14,7 @@ import torch
 from .edits import Edit
 from .forward import resolve_batch_size
 from .io import LaserflowError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
-from .laser import apply_edits
+from .laser import apply_edits, describe_edits
 from .models import load_model, model_activation
 from .paths import edits_of
 from .scoring import describe_scoring, score_items
@@ -79,7 +79,7 @@ def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: Ev
         "model": settings.model,
         "dataset": settings.dataset,
         "family": family.name,
-        "edits": [edit.describe() for edit in edits],
+        "edits": describe_edits(model, family, edits),
         "svd": ({"mode": svd.mode, "seed": svd.seed} | ({"niter": family.randomized_niter} if svd.mode == "randomized" else {}))
         if uses_svd else None,
         "scoring": describe_scoring(scoring, family, tokenizer, settings.dataset, items[0]),

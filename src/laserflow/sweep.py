@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .edits import Edit, Level
+from .edits import Composite, Edit, Level
 from .tiny import tiny_spec
 
 
@@ -33,31 +33,59 @@ def cells(config: dict) -> list[tuple[str, str]]:
     return [(model, dataset) for model, datasets in chosen.items() for dataset in datasets]
 
 
-def levels(config: dict) -> list[Level]:
-    sweep = config["sweep"]
-    if "rates" in sweep:
-        return [Level(rate=float(rate)) for rate in sweep["rates"]]
-    return [Level(rho=float(rho)) for rho in sweep["rhos"]]
+def grid(config: dict, model: str) -> dict:
+    """The sweep grid of one model: ``sweep`` updated by ``models.<model>.sweep``; an override
+    naming rates or rhos replaces both of the global ones."""
+    override = config["models"][model].get("sweep", {})
+    merged = dict(config["sweep"])
+    if "rates" in override or "rhos" in override:
+        merged.pop("rates", None)
+        merged.pop("rhos", None)
+    return merged | override
+
+
+def grid_key(config: dict, model: str, key: str) -> str:
+    """Where a model's grid value comes from, for messages: ``models.<m>.sweep.<key>`` or ``sweep.<key>``."""
+    return f"models.{model}.sweep.{key}" if key in config["models"][model].get("sweep", {}) else f"sweep.{key}"
+
+
+def levels(config: dict, model: str) -> list[Level]:
+    chosen = grid(config, model)
+    if "rates" in chosen:
+        return [Level(rate=float(rate)) for rate in chosen["rates"]]
+    return [Level(rho=float(rho)) for rho in chosen["rhos"]]
 
 
 def layers(config: dict, model: str) -> list[int]:
-    chosen = config["sweep"].get("layers", "all")
+    chosen = grid(config, model).get("layers", "all")
     return list(range(model_info(config, model).layers)) if chosen == "all" else list(chosen)
 
 
-def selected_edits(config: dict, model: str, dataset: str) -> list[Edit] | None:
+def entry_edit(entry: dict) -> Edit:
+    """One edit of a ``selected`` entry: ``intervention`` (default laser), τ, ℓ and rate or rho."""
+    level = (Level(rate=float(entry["rate"])) if "rate" in entry
+             else Level(rho=float(entry["rho"])) if "rho" in entry else None)
+    return Edit(entry.get("intervention", "laser"), entry["tau"], entry["layer"], level)
+
+
+def entry_configuration(entry: dict) -> Edit | Composite:
+    """A ``selected`` entry's configuration: one edit, or a composite (``composite``: its edits)."""
+    if "composite" in entry:
+        return Composite(tuple(entry_edit(part) for part in entry["composite"]))
+    return entry_edit(entry)
+
+
+def selected_edits(config: dict, model: str, dataset: str) -> list[Edit | Composite] | None:
     """The configurations ``selected`` lists for one (model, dataset), in its order; None if none."""
     entries = config.get("selected", {}).get(model, {}).get(dataset)
     if entries is None:
         return None
-    return [Edit("laser", entry["tau"], entry["layer"],
-                 Level(rate=float(entry["rate"])) if "rate" in entry else Level(rho=float(entry["rho"])))
-            for entry in entries]
+    return [entry_configuration(entry) for entry in entries]
 
 
-def edits(config: dict, model: str, dataset: str) -> list[Edit]:
-    """Every single-edit configuration of one (model, dataset): the ones ``selected`` lists for it
-    (artifact evaluation), otherwise the sweep grid in the original's sweep order.
+def edits(config: dict, model: str, dataset: str) -> list[Edit | Composite]:
+    """Every configuration of one (model, dataset): the ones ``selected`` lists for it (artifact
+    evaluation), otherwise the model's sweep grid in the original's sweep order.
 
     The original loops layers from the last down, then τ in the given order, then rates reversed
     (9.95 first); the first configuration wins remaining selection ties.
@@ -65,13 +93,36 @@ def edits(config: dict, model: str, dataset: str) -> list[Edit]:
     chosen = selected_edits(config, model, dataset)
     if chosen is not None:
         return chosen
+    model_grid = grid(config, model)
     out = []
-    for intervention in config["sweep"].get("interventions", ["laser"]):
+    for intervention in model_grid.get("interventions", ["laser"]):
         for layer in sorted(layers(config, model), reverse=True):
-            for tau in config["sweep"]["taus"]:
+            for tau in model_grid["taus"]:
                 if intervention == "zero":
                     out.append(Edit(intervention, tau, layer, None))
                     continue
-                for level in reversed(levels(config)):
+                for level in reversed(levels(config, model)):
                     out.append(Edit(intervention, tau, layer, level))
     return out
+
+
+def is_candidate(configuration: Edit | Composite) -> bool:
+    """Selection compares single LASER edits only; zero, prune and composites are evaluated beside them."""
+    return configuration.intervention == "laser"
+
+
+def selected_cells(config: dict) -> list[tuple[str, str]]:
+    """The cells with at least one selection candidate: they get a selection and a Table 1 row."""
+    return [cell for cell in cells(config) if any(map(is_candidate, edits(config, *cell)))]
+
+
+def robustness_cells(config: dict) -> list[tuple[str, str]]:
+    """The cells whose selected configuration is redrawn: none when ``robustness.enabled`` is off,
+    otherwise ``robustness.cells`` (model -> datasets) or every selected cell."""
+    robustness = config.get("robustness", {})
+    if not robustness.get("enabled", False):
+        return []
+    chosen = robustness.get("cells")
+    if chosen is None:
+        return selected_cells(config)
+    return [(model, dataset) for model, datasets in chosen.items() for dataset in datasets]
