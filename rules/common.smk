@@ -23,6 +23,7 @@ PAPER_TABLE = str(REPO / "data" / "paper" / "table1.csv")
 STYLE = str(REPO / "styles" / "laserflow.mplstyle")
 CELLS = sweep.cells(config)
 SELECTED_CELLS = sweep.selected_cells(config)
+ROBUSTNESS_CELLS = sweep.robustness_cells(config)
 
 
 wildcard_constraints:
@@ -79,6 +80,15 @@ def raw_source(dataset):
 
 def raw_input(wildcards):
     return raw_source(wildcards.dataset)
+
+
+def local_copy_files(wildcards):
+    """The files of a local copy given as a directory (per-split files or a save_to_disk folder),
+    so that editing one of them reruns the preparation; none for a file source."""
+    local = Path(config["datasets"][wildcards.dataset].get("local", ""))
+    if not local.is_dir():
+        return []
+    return sorted(str(path) for path in local.rglob("*") if path.is_file())
 
 
 def answer_tokenizer(wildcards):
@@ -211,3 +221,39 @@ def figures():
         for name in ("sweep", "val_heatmap")
         for ext in ("png", "pdf")
     ] + (bars if SELECTED_CELLS else [])
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def robustness_runs(wildcards):
+    """The cell's LASER runs in sweep order, which rank the candidates beyond the selected one."""
+    return laser_run_files(wildcards) if config["robustness"]["top_k"] > 1 else []
+
+
+def cell_svd_files(wildcards):
+    """The cached exact SVD of every matrix the cell's LASER configurations truncate: which ones
+    a robustness job redraws is known only from the runs' results."""
+    return sorted(
+        {
+            paths.SVD.format(model=wildcards.model, tau=edit.tau, layer=edit.layer)
+            for edit in sweep.edits(config, wildcards.model, wildcards.dataset)
+            if sweep.is_candidate(edit)
+        }
+    )
+
+
+def robustness_settings(wildcards):
+    """The evaluation settings a robustness job scores with (its SVDs are its own: exact and drawn)."""
+    return EvaluationSettings.from_config(
+        config, wildcards.model, wildcards.dataset, False
+    ).as_dict()
+
+
+def robustness_outputs():
+    """The robustness table and figure, when the stage runs."""
+    if not ROBUSTNESS_CELLS:
+        return []
+    return [
+        paths.TABLE.format(name="robustness", ext=ext) for ext in ("csv", "md", "tex")
+    ] + [paths.FIGURE.format(name="robustness", ext=ext) for ext in ("png", "pdf")]

@@ -26,6 +26,7 @@ rule evaluate_base:
         model=model_input,
         manifest=rules.model_manifest.output.manifest,
         dataset=rules.prepare_dataset.output.dataset,
+        source_record=rules.prepare_dataset.output.source,
     output:
         summary=paths.BASE,
         records=paths.items(paths.BASE),
@@ -52,6 +53,7 @@ rule evaluate_configuration:
         model=model_input,
         manifest=rules.model_manifest.output.manifest,
         dataset=rules.prepare_dataset.output.dataset,
+        source_record=rules.prepare_dataset.output.source,
         svd=svd_files,
     output:
         summary=paths.RUN,

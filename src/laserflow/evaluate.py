@@ -50,6 +50,27 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+def provenance(settings: EvaluationSettings, paths, model, svd_files: list[str]) -> dict:
+    """Where a job's result comes from: its target, the model's and dataset's sources with their
+    files' sha256 (``paths`` names the summary, dataset, manifest and source record), the SVD
+    files it read, the device, dtype, activation, threads and software."""
+    dataset = {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)}
+    if paths.source_record:
+        dataset["raw_files"] = read_json(paths.source_record)["files"]
+    return {
+        "target": str(paths.summary),
+        "model": {"source": settings.model_source,
+                  "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
+        "dataset": dataset,
+        "svd_files": svd_files,
+        "device": str(next(model.parameters()).device),
+        "dtype": settings.dtype,
+        "activation": model_activation(model),
+        "threads": torch.get_num_threads(),
+        "software": software_versions(),
+    }
+
+
 def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: EvaluationPaths) -> dict:
     """Evaluate the base model (no edits) or one configuration; write per-item records and a summary.
 
@@ -87,18 +108,7 @@ def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: Ev
         "n_val": n_val,
         "metrics": metrics,
         "items_file": Path(paths.records).name,
-        "provenance": {
-            "target": str(paths.summary),
-            "model": {"source": settings.model_source,
-                      "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
-            "dataset": {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)},
-            "svd_files": list(paths.svd) if uses_svd and svd.mode == "exact" else [],
-            "device": str(next(model.parameters()).device),
-            "dtype": settings.dtype,
-            "activation": model_activation(model),
-            "threads": torch.get_num_threads(),
-            "software": software_versions(),
-        },
+        "provenance": provenance(settings, paths, model, list(paths.svd) if uses_svd and svd.mode == "exact" else []),
         "timing": {
             "load_seconds": round(load_seconds, 3),
             "edit_seconds": round(edited - started - load_seconds, 3),

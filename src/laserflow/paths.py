@@ -13,6 +13,7 @@ from .edits import Composite, Edit, level_label, parse_level
 DOWNLOAD = "resources/downloads/{dataset}.raw"  # a URL's raw bytes (CounterFact)
 HUB_DOWNLOAD = "resources/downloads/{dataset}.json"  # a hub dataset's splits
 DATASET = "resources/data/{dataset}.jsonl"
+DATASET_SOURCE = "resources/data/{dataset}.source.json"  # the raw source and the sha256 of each file read
 MODEL = "resources/models/{model}"
 MANIFEST = "resources/manifests/{model}.json"
 SVD = "resources/svd/{model}/{tau}/{layer}.pt"
@@ -21,6 +22,7 @@ BASE = CELL + "/base.json"
 RUN = CELL + "/runs/{intervention}/{tau}/{layer}/{level}.json"
 COMPOSITE_RUN = CELL + "/runs/composite/{composite}.json"
 SELECTION = CELL + "/selection.json"
+ROBUSTNESS = CELL + "/robustness.json"  # the selected configuration under the exact SVD and K randomized draws
 ITEMS_SUFFIX = ".items.jsonl.gz"  # per-item records beside each summary
 TABLE = "results/tables/{name}.{ext}"
 CELL_FIGURE = "results/figures/{model}/{dataset}/{name}.{ext}"
