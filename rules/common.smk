@@ -85,10 +85,10 @@ def raw_input(wildcards):
 def local_copy_files(wildcards):
     """The files of a local copy given as a directory (per-split files or a save_to_disk folder),
     so that editing one of them reruns the preparation; none for a file source."""
-    local = Path(config["datasets"][wildcards.dataset].get("local", ""))
-    if not local.is_dir():
+    local = config["datasets"][wildcards.dataset].get("local")
+    if local is None or not Path(local).is_dir():
         return []
-    return sorted(str(path) for path in local.rglob("*") if path.is_file())
+    return sorted(str(path) for path in Path(local).rglob("*") if path.is_file())
 
 
 def answer_tokenizer(wildcards):

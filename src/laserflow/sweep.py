@@ -118,11 +118,12 @@ def selected_cells(config: dict) -> list[tuple[str, str]]:
 
 def robustness_cells(config: dict) -> list[tuple[str, str]]:
     """The cells whose selected configuration is redrawn: none when ``robustness.enabled`` is off,
-    otherwise ``robustness.cells`` (model -> datasets) or every selected cell."""
+    otherwise the selected cells that ``robustness.cells`` (model -> datasets) lists, or all of
+    them. A listed cell that does not run or has no selection is skipped, so that a layered
+    config restricting ``cells`` needs no change here."""
     robustness = config.get("robustness", {})
     if not robustness.get("enabled", False):
         return []
     chosen = robustness.get("cells")
-    if chosen is None:
-        return selected_cells(config)
-    return [(model, dataset) for model, datasets in chosen.items() for dataset in datasets]
+    listed = None if chosen is None else {(model, dataset) for model, datasets in chosen.items() for dataset in datasets}
+    return [cell for cell in selected_cells(config) if listed is None or cell in listed]

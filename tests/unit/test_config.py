@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The demo's models, on CounterFact, with a fixed grid (the demo's own grid is tuned for time).
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 DEMO["datasets"] = {"counterfact": DEMO["datasets"]["counterfact"]}
+del DEMO["robustness"]  # its cells name the demo's other datasets
 DEMO["sweep"] = {"interventions": ["laser"], "taus": ["fc_in", "fc_out"], "layers": "all", "rates": [2, 9.9]}
 
 
@@ -107,27 +108,6 @@ def mutated(change):
          "robustness.cells.gptj: 'gptj' is not a configured model"),
         (lambda c: c.update(robustness={"enabled": True, "draws": 0}),
          "key 'robustness.draws': 0 is less than the minimum of 1"),
-        (lambda c: c.update(cells={"tiny-gptj": ["counterfact"]},
-                            robustness={"enabled": True, "cells": {"tiny-llama": ["counterfact"]}}),
-         "robustness.cells.tiny-llama: tiny-llama/counterfact is not a cell that runs (see cells)"),
-        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"intervention": "zero", "tau": "fc_in",
-                                                                     "layer": 1}]}},
-                            robustness={"enabled": True, "cells": {"tiny-gptj": ["counterfact"]}}),
-         "robustness.cells.tiny-gptj: tiny-gptj/counterfact has no single LASER configuration, so no selection to "
-         "redraw"),
-        (lambda c: c.update(cells={"tiny-gptj": ["counterfact"]},
-                            selected={"tiny-gptj": {"counterfact": [{"intervention": "prune", "tau": "fc_in",
-                                                                     "layer": 1, "rate": 5}]}},
-                            robustness={"enabled": True}),
-         "robustness.enabled: no cell has a selection to redraw"),
-        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9},
-                                                                     {"tau": "fc_up", "layer": 1, "rate": 9}]}}),
-         "selected.tiny-gptj.counterfact.1: 'fc_up' is not a matrix type of model 'tiny-gptj' (gptj); "
-         "valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_out, attn, mlp, all"),
-        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 3, "rho": 0.5}]}}),
-         "selected.tiny-gptj.counterfact.0: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
-        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9}] * 2}}),
-         "selected.tiny-gptj.counterfact: a configuration is listed twice"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(change, message):
@@ -186,6 +166,15 @@ def test_artifact_evaluation_config_lists_the_papers_published_configurations():
                                  for entry in entries]
               for model, cells_of in config["selected"].items() for dataset, entries in cells_of.items()}
     assert len(expected) == 24 and listed == expected
+
+
+def test_paper_robustness_config_redraws_the_published_configurations_ten_times():
+    selected = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-selected.yaml")
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-robustness.yaml")
+    assert config["selected"] == selected["selected"]
+    assert config["robustness"] == {"enabled": True, "draws": 10, "top_k": 1}
+    assert len(sweep.robustness_cells(config)) == 24
+    assert sweep.robustness_cells(lf_config.load_config(REPO / "configs" / "paper.yaml")) == []
 
 
 def test_paper_figure_config_sweeps_six_matrix_types_and_fifteen_reductions():
@@ -265,6 +254,22 @@ def test_selected_entries_name_interventions_and_composites_with_their_own_targe
     assert [sweep.is_candidate(configuration) for configuration in configurations] == [True, False, False, False]
     assert ("tiny-llama", "counterfact") in sweep.selected_cells(config)
     assert ("tiny-gptj", "counterfact") not in sweep.selected_cells(config)
+
+
+def test_robustness_redraws_the_listed_cells_that_have_a_selection():
+    config = mutated(lambda c: c.update(
+        models={name: c["models"][name] for name in ("tiny-gptj", "tiny-llama")},
+        datasets=dict(c["datasets"], fever={"local": "fever.json"}),
+        cells={"tiny-gptj": ["counterfact", "fever"], "tiny-llama": ["counterfact"]},
+        selected={"tiny-gptj": {"fever": [{"intervention": "zero", "tau": "fc_in", "layer": 1}]}},
+        robustness={"enabled": True, "cells": {"tiny-gptj": ["counterfact", "fever"], "tiny-llama": ["fever"]}}))
+    lf_config.validate(config)
+    # tiny-gptj/fever has no LASER configuration and tiny-llama/fever does not run: both skipped.
+    assert sweep.robustness_cells(config) == [("tiny-gptj", "counterfact")]
+    config["robustness"].pop("cells")
+    assert sweep.robustness_cells(config) == [("tiny-gptj", "counterfact"), ("tiny-llama", "counterfact")]
+    config["robustness"]["enabled"] = False
+    assert sweep.robustness_cells(config) == []
 
 
 def test_a_models_sweep_overrides_the_global_grid_key_by_key():
