@@ -163,6 +163,15 @@ def test_a_mapping_that_selects_no_parameter_is_reported(tiny_models):
 
 
 @pytest.mark.parametrize("svd_mode", ["exact", "randomized"])
+def test_rank_0_is_the_product_of_the_originals_empty_factors(svd_mode):
+    weight = torch.randn(512, 128, generator=torch.Generator().manual_seed(0))
+    U, S, V = torch.svd_lowrank(weight, q=0, niter=2)  # the original's call: rate 9.95 keeps int(0.64) = 0
+    assert (U.shape, S.shape, V.shape) == ((512, 0), (0,), (128, 0))
+    edited = edited_weight(weight, Edit("laser", "fc_in", 0, Level(rate=9.95)), svd_mode=svd_mode)
+    assert torch.equal(edited, U @ torch.diag(S) @ V.T) and edited.shape == (512, 128)
+
+
+@pytest.mark.parametrize("svd_mode", ["exact", "randomized"])
 def test_a_level_keeping_rank_0_scores_exactly_as_the_zero_intervention(tiny_models, demo_items, tmp_path, caplog,
                                                                          monkeypatch, svd_mode):
     from laserflow.evaluate import run_configuration
