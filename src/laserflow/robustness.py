@@ -39,6 +39,8 @@ RECORD_KEYS = ("index", "correct", "answer_logprob", "answer_len")  # per item a
 
 @dataclass(frozen=True)
 class Candidate:
+    """A configuration to redraw."""
+
     edit: Edit
     file: str  # its run summary
     position: int  # among the cell's LASER configurations in sweep order (selection's tie-break)
