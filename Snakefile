@@ -1,5 +1,5 @@
 # laserflow: LASER (layer-selective rank reduction) reproduction workflow.
-# data -> models -> sweep -> select -> report; all logic lives in src/laserflow.
+# data -> models -> sweep -> select -> report (and robustness, when on); all logic lives in src/laserflow.
 
 
 # config.yaml is the default (the offline demo). A --configfile replaces it; several --configfile
@@ -18,6 +18,7 @@ include: "rules/models.smk"
 include: "rules/sweep.smk"
 include: "rules/select.smk"
 include: "rules/report.smk"
+include: "rules/robustness.smk"
 
 
 # On a cluster (profiles/slurm) these run on the head node: downloads need its internet access,
@@ -35,6 +36,8 @@ localrules:
     sweep_figure,
     heatmap_figure,
     bars_figure,
+    robustness_table,
+    robustness_figure,
 
 
 rule all:
@@ -42,5 +45,7 @@ rule all:
     input:
         tables=report_tables(),
         figures=figures(),
+        other_runs=other_runs(),
+        robustness=robustness_outputs(),
     message:
         "every table and figure is up to date"

@@ -24,6 +24,8 @@ PAPER_TABLE = str(REPO / "data" / "paper" / "table1.csv")
 STYLE = str(REPO / "styles" / "laserflow.mplstyle")
 CELLS = sweep.cells(config)
 LAYER_KEYS = sweep.layer_keys(config)  # the configurations of one layer of the grid
+SELECTED_CELLS = sweep.selected_cells(config)
+ROBUSTNESS_CELLS = sweep.robustness_cells(config)
 
 
 wildcard_constraints:
@@ -33,6 +35,7 @@ wildcard_constraints:
     tau=r"[a-z_]+",
     layer=r"\d+",
     level=r"rate[0-9.]+|rho[0-9.]+|none",
+    composite=r"[a-z]+-[a-z_]+-\d+-[a-z0-9.]+(\+[a-z]+-[a-z_]+-\d+-[a-z0-9.]+)+",
 
 
 def name_pattern(names):
@@ -81,6 +84,15 @@ def raw_input(wildcards):
     return raw_source(wildcards.dataset)
 
 
+def local_copy_files(wildcards):
+    """The files of a local copy given as a directory (per-split files or a save_to_disk folder),
+    so that editing one of them reruns the preparation; none for a file source."""
+    local = config["datasets"][wildcards.dataset].get("local")
+    if local is None or not Path(local).is_dir():
+        return []
+    return sorted(str(path) for path in Path(local).rglob("*") if path.is_file())
+
+
 def answer_tokenizer(wildcards):
     """HotPotQA's answer filter reads this model's tokenizer (none for other datasets)."""
     model = config["datasets"][wildcards.dataset].get("answer_tokenizer")
@@ -118,11 +130,30 @@ def laser_run_files(wildcards):
     return run_files(wildcards.model, wildcards.dataset, "laser")
 
 
+def other_runs():
+    """Every configuration that is not a selection candidate (zero, prune, composites): evaluated
+    for its own sake, so asked for by the default target."""
+    return [
+        paths.run_file(model, dataset, configuration)
+        for model, dataset in CELLS
+        for configuration in sweep.edits(config, model, dataset)
+        if not sweep.is_candidate(configuration)
+    ]
+
+
+def laser_edits(wildcards):
+    """The LASER edits a configuration target names (laserflow.paths.edits_of)."""
+    return [edit for edit in paths.edits_of(wildcards) if edit.intervention == "laser"]
+
+
 def svd_files(wildcards):
-    """The cached exact SVD a LASER configuration truncates (none for other interventions)."""
-    if wildcards.intervention != "laser" or config["svd"]["mode"] != "exact":
+    """The cached exact SVDs a configuration's LASER edits truncate (none for other interventions)."""
+    if config["svd"]["mode"] != "exact":
         return []
-    return [paths.SVD.format(**wildcards)]
+    return [
+        paths.SVD.format(model=wildcards.model, tau=edit.tau, layer=edit.layer)
+        for edit in laser_edits(wildcards)
+    ]
 
 
 def cell_of(wildcards):
@@ -167,14 +198,14 @@ def evaluation_settings(wildcards):
     """Everything an evaluation job needs besides its files (laserflow.settings), as plain
     values: changing any of them reruns exactly the jobs it concerns. The base model scores
     every item; a configuration scores its cell's part."""
-    intervention = getattr(wildcards, "intervention", None)
+    configuration = bool(paths.edits_of(wildcards))
     part = (
-        "all"
-        if intervention is None
-        else sweep.part(config, wildcards.model, wildcards.dataset)
+        sweep.part(config, wildcards.model, wildcards.dataset)
+        if configuration
+        else "all"
     )
     return EvaluationSettings.from_config(
-        config, wildcards.model, wildcards.dataset, intervention == "laser", part
+        config, wildcards.model, wildcards.dataset, bool(laser_edits(wildcards)), part
     ).as_dict()
 
 
@@ -221,14 +252,25 @@ def gpu_gres(wildcards):
 # ---------------------------------------------------------------- cells and report targets
 
 
-def cell_files(pattern, part=None):
-    """``pattern`` formatted for every (model, dataset) cell that runs (only the cells whose
-    configurations score ``part``, if given)."""
+def cell_files(pattern, cells=CELLS, part=None):
+    """``pattern`` formatted for every (model, dataset) cell that runs (or of ``cells``; only the
+    cells whose configurations score ``part``, if given)."""
     return [
         paths.cell_file(pattern, model, dataset)
-        for model, dataset in CELLS
+        for model, dataset in cells
         if part in (None, sweep.part(config, model, dataset))
     ]
+
+
+def selection_files():
+    """The selection of every cell with a LASER configuration to select."""
+    return cell_files(paths.SELECTION, SELECTED_CELLS)
+
+
+def chosen_files():
+    """The chosen configuration scored on every item, of every selected cell that searched on
+    its validation part only."""
+    return cell_files(paths.CHOSEN, SELECTED_CELLS, "validation")
 
 
 def grouped_cells():
@@ -241,28 +283,66 @@ def grouped_cells():
 
 
 def report_tables():
-    """Table 1 and the hyperparameters (CSV, Markdown, LaTeX), the number macros, the provenance."""
-    return [
+    """Table 1 and the hyperparameters (CSV, Markdown, LaTeX) and the number macros (when a cell
+    has a selection), the provenance."""
+    tables = [
         paths.TABLE.format(name=name, ext=ext)
         for name in ("table1", "hyperparameters")
         for ext in ("csv", "md", "tex")
-    ] + [
-        paths.TABLE.format(name="numbers", ext="tex"),
-        paths.TABLE.format(name="provenance", ext="csv"),
+    ] + [paths.TABLE.format(name="numbers", ext="tex")]
+    return (tables if SELECTED_CELLS else []) + [
+        paths.TABLE.format(name="provenance", ext="csv")
     ]
 
 
 def figures():
     """Every figure: the sweep figure and heatmap of each cell whose search has at least two
-    configurations (one point draws no curve), and Table 1's bars."""
+    LASER configurations (one point draws no curve), and Table 1's bars."""
     searched = [
         (model, dataset)
-        for model, dataset in CELLS
-        if len(sweep.edits(config, model, dataset)) > 1
+        for model, dataset in SELECTED_CELLS
+        if len(run_files(model, dataset, "laser")) > 1
     ]
+    bars = [paths.FIGURE.format(name="table1_bars", ext=ext) for ext in ("png", "pdf")]
     return [
         paths.CELL_FIGURE.format(model=model, dataset=dataset, name=name, ext=ext)
         for model, dataset in searched
         for name in ("sweep", "val_heatmap")
         for ext in ("png", "pdf")
-    ] + [paths.FIGURE.format(name="table1_bars", ext=ext) for ext in ("png", "pdf")]
+    ] + (bars if SELECTED_CELLS else [])
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def robustness_runs(wildcards):
+    """The cell's LASER runs in sweep order, which rank the candidates beyond the selected one."""
+    return laser_run_files(wildcards) if config["robustness"]["top_k"] > 1 else []
+
+
+def cell_svd_files(wildcards):
+    """The cached exact SVD of every matrix the cell's LASER configurations truncate: which ones
+    a robustness job redraws is known only from the runs' results."""
+    return sorted(
+        {
+            paths.SVD.format(model=wildcards.model, tau=edit.tau, layer=edit.layer)
+            for edit in sweep.edits(config, wildcards.model, wildcards.dataset)
+            if sweep.is_candidate(edit)
+        }
+    )
+
+
+def robustness_settings(wildcards):
+    """The evaluation settings a robustness job scores with (its SVDs are its own: exact and drawn)."""
+    return EvaluationSettings.from_config(
+        config, wildcards.model, wildcards.dataset, False
+    ).as_dict()
+
+
+def robustness_outputs():
+    """The robustness table and figure, when the stage runs."""
+    if not ROBUSTNESS_CELLS:
+        return []
+    return [
+        paths.TABLE.format(name="robustness", ext=ext) for ext in ("csv", "md", "tex")
+    ] + [paths.FIGURE.format(name="robustness", ext=ext) for ext in ("png", "pdf")]

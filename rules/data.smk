@@ -42,9 +42,11 @@ rule fetch_hub_dataset:
 rule prepare_dataset:
     input:
         raw=raw_input,
+        raw_files=local_copy_files,
         tokenizer=answer_tokenizer,
     output:
         dataset=paths.DATASET,
+        source=paths.DATASET_SOURCE,
     log:
         "logs/data/prepare_{dataset}.log",
     conda:

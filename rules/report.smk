@@ -8,8 +8,8 @@ FIGURE_CODE = code_fingerprint("laserflow.figures", "laserflow.records")
 
 rule table1:
     input:
-        selections=cell_files(paths.SELECTION),
-        chosen=cell_files(paths.CHOSEN, "validation"),
+        selections=selection_files(),
+        chosen=chosen_files(),
         paper=PAPER_TABLE,
         script=report_script("table1"),
     output:
@@ -41,8 +41,8 @@ rule table1:
 
 rule hyperparameters:
     input:
-        selections=cell_files(paths.SELECTION),
-        chosen=cell_files(paths.CHOSEN, "validation"),
+        selections=selection_files(),
+        chosen=chosen_files(),
         script=report_script("hyperparameters"),
     output:
         csv=report(
@@ -72,8 +72,8 @@ rule hyperparameters:
 
 rule numbers:
     input:
-        selections=cell_files(paths.SELECTION),
-        chosen=cell_files(paths.CHOSEN, "validation"),
+        selections=selection_files(),
+        chosen=chosen_files(),
         paper=PAPER_TABLE,
         script=report_script("numbers"),
     output:

@@ -25,6 +25,7 @@ rule evaluate_chosen:
         model=model_input,
         manifest=rules.model_manifest.output.manifest,
         dataset=rules.prepare_dataset.output.dataset,
+        source_record=rules.prepare_dataset.output.source,
         selection=rules.select.output.selection,
         svd=cell_svd_files,
     output:

@@ -1,5 +1,6 @@
-# Sweep stage: one target per (model, dataset, intervention, τ, ℓ, level), plus the base model.
-# Under sweep.group: layer, one job writes every configuration file of a (model, dataset, layer).
+# Sweep stage: one target per (model, dataset, intervention, τ, ℓ, level) or composite, plus the
+# base model. Under sweep.group: layer, one job writes every configuration file of a (model,
+# dataset, layer).
 
 
 rule svd:
@@ -27,6 +28,7 @@ rule evaluate_base:
         model=model_input,
         manifest=rules.model_manifest.output.manifest,
         dataset=rules.prepare_dataset.output.dataset,
+        source_record=rules.prepare_dataset.output.source,
     output:
         summary=paths.BASE,
         records=paths.items(paths.BASE),
@@ -57,6 +59,7 @@ rule evaluate_configuration:
         model=model_input,
         manifest=rules.model_manifest.output.manifest,
         dataset=rules.prepare_dataset.output.dataset,
+        source_record=rules.prepare_dataset.output.source,
         svd=svd_files,
     output:
         summary=paths.RUN,
@@ -84,6 +87,7 @@ rule evaluate_layer:
         model=group_model,
         manifest=group_input(paths.MANIFEST),
         dataset=group_input(paths.DATASET),
+        source_record=group_input(paths.DATASET_SOURCE),
         svd=group_svd_files,
     output:
         summaries=paths.group_files(paths.RUN, LAYER_KEYS),
@@ -107,3 +111,13 @@ rule evaluate_layer:
         "sweep: {wildcards.cell}, layer {wildcards.layer}: every configuration of the layer"
     script:
         "../scripts/evaluate_layer.py"
+
+
+use rule evaluate_configuration as evaluate_composite with:
+    output:
+        summary=paths.COMPOSITE_RUN,
+        records=paths.items(paths.COMPOSITE_RUN),
+    log:
+        paths.log(paths.COMPOSITE_RUN),
+    message:
+        "sweep: {wildcards.model} on {wildcards.dataset}, the composite {wildcards.composite}"

@@ -11,6 +11,7 @@ def main():
         snakemake.input.raw,
         snakemake.output.dataset,
         snakemake.input.tokenizer or None,
+        snakemake.output.source,
     )
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from .families import family_by_name
+from .families import Family, family_by_name
 from .io import LaserflowError
-from .paths import run_key
-from .sweep import cells, levels, layers, model_info, selected_edits
+from .shapes import matrix_shapes, model_widths
+from .sweep import ModelInfo, cells, edits, grid, grid_key, layers, model_info, selected_edits
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
 
@@ -64,36 +64,37 @@ def first_schema_error(config: dict) -> str | None:
         return None
     where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     message = error.message
-    if error.validator == "oneOf" and "description" in error.schema:
+    if error.validator in ("oneOf", "not") and "description" in error.schema:
         # The schema's description says which combination of keys is allowed.
         message = " ".join(error.schema["description"].split())
     return f"key '{where}': {message}"
 
 
 def check(config: dict, source: str = "config") -> None:
-    """Semantic checks the schema cannot express: cells, τ per family, layer range, levels."""
-    check_cells(config, source)
-    try:
-        levels(config)
-    except LaserflowError as err:
-        raise LaserflowError(f"{source}: sweep: {err}") from None
+    """Semantic checks the schema cannot express: cells, each model's grid (τ per family, layer
+    range), datasets, selected entries and the robustness cells."""
+    check_cell_map(config, "cells", config.get("cells", {}), source)
     for name in dict.fromkeys(model for model, _ in cells(config)):
         info = model_info(config, name)
         family = family_by_name(info.family)
-        for tau in config["sweep"]["taus"]:
-            if tau not in family.taus:
-                raise LaserflowError(
-                    f"{source}: sweep.taus: '{tau}' is not a matrix type of model '{name}' "
-                    f"({info.family}); valid: {', '.join(family.taus)}"
-                )
+        for tau in grid(config, name)["taus"]:
+            check_tau(f"{source}: {grid_key(config, name, 'taus')}", tau, info, family)
         for layer in layers(config, name):
-            if layer >= info.layers:
-                raise LaserflowError(
-                    f"{source}: sweep.layers: layer {layer} is beyond model '{name}' "
-                    f"(layers 0..{info.layers - 1})"
-                )
+            check_layer(f"{source}: {grid_key(config, name, 'layers')}", layer, info)
     check_datasets(config, source)
     check_selected(config, source)
+    check_robustness(config, source)
+
+
+def check_tau(where: str, tau: str, info: ModelInfo, family: Family) -> None:
+    if tau not in family.taus:
+        raise LaserflowError(f"{where}: '{tau}' is not a matrix type of model '{info.name}' ({info.family}); "
+                             f"valid: {', '.join(family.taus)}")
+
+
+def check_layer(where: str, layer: int, info: ModelInfo) -> None:
+    if layer >= info.layers:
+        raise LaserflowError(f"{where}: layer {layer} is beyond model '{info.name}' (layers 0..{info.layers - 1})")
 
 
 def check_datasets(config: dict, source: str = "config") -> None:
@@ -111,21 +112,23 @@ def check_datasets(config: dict, source: str = "config") -> None:
             )
 
 
-def check_cells(config: dict, source: str = "config") -> None:
-    """Each ``cells`` entry names a configured model and datasets, none twice."""
-    for model, datasets in config.get("cells", {}).items():
+def check_cell_map(config: dict, key: str, mapping: dict, source: str = "config") -> None:
+    """Each entry of a model -> datasets mapping (``cells``, ``robustness.cells``) names a
+    configured model and datasets, none twice."""
+    for model, datasets in mapping.items():
         if model not in config["models"]:
-            raise LaserflowError(f"{source}: cells.{model}: '{model}' is not a configured model")
+            raise LaserflowError(f"{source}: {key}.{model}: '{model}' is not a configured model")
         for dataset in datasets:
             if dataset not in config["datasets"]:
-                raise LaserflowError(f"{source}: cells.{model}: '{dataset}' is not a configured dataset")
+                raise LaserflowError(f"{source}: {key}.{model}: '{dataset}' is not a configured dataset")
         if len(set(datasets)) != len(datasets):
-            raise LaserflowError(f"{source}: cells.{model}: a dataset is listed twice")
+            raise LaserflowError(f"{source}: {key}.{model}: a dataset is listed twice")
 
 
 def check_selected(config: dict, source: str = "config") -> None:
-    """Each ``selected`` entry names a configured model and dataset, a τ of the model's family and
-    one of its layers, and lists no configuration twice."""
+    """Each ``selected`` entry names a configured model and dataset, and edits a τ of the model's
+    family at one of its layers; a composite edits no matrix twice; no configuration is listed
+    twice."""
     for model, entries_of in config.get("selected", {}).items():
         if model not in config["models"]:
             raise LaserflowError(f"{source}: selected.{model}: '{model}' is not a configured model")
@@ -136,35 +139,69 @@ def check_selected(config: dict, source: str = "config") -> None:
             if dataset not in config["datasets"]:
                 raise LaserflowError(f"{where}: '{dataset}' is not a configured dataset")
             for number, entry in enumerate(entries):
-                if entry["tau"] not in family.taus:
-                    raise LaserflowError(
-                        f"{where}.{number}: '{entry['tau']}' is not a matrix type of model '{model}' "
-                        f"({info.family}); valid: {', '.join(family.taus)}"
-                    )
-                if entry["layer"] >= info.layers:
-                    raise LaserflowError(
-                        f"{where}.{number}: layer {entry['layer']} is beyond model '{model}' "
-                        f"(layers 0..{info.layers - 1})"
-                    )
-            keys = [tuple(run_key(edit).values()) for edit in selected_edits(config, model, dataset)]
+                parts = entry.get("composite", [entry])
+                for part_number, part in enumerate(parts):
+                    at = f"{where}.{number}" + (f".composite.{part_number}" if "composite" in entry else "")
+                    check_tau(at, part["tau"], info, family)
+                    check_layer(at, part["layer"], info)
+                names = [name for part in parts for name in family.parameter_names(part["tau"], part["layer"])]
+                twice = next((name for name in names if names.count(name) > 1), None)
+                if twice:
+                    raise LaserflowError(f"{where}.{number}: the composite edits {twice} twice")
+            keys = [frozenset(configuration.edits) for configuration in selected_edits(config, model, dataset)]
             if len(set(keys)) != len(keys):
                 raise LaserflowError(f"{where}: a configuration is listed twice")
+
+
+def check_robustness(config: dict, source: str = "config") -> None:
+    """The robustness cells name configured models and datasets."""
+    check_cell_map(config, "robustness.cells", config["robustness"].get("cells", {}), source)
+
+
+def rank_zero_report(config: dict, root: str | Path = ".") -> tuple[list[str], list[str]]:
+    """Warnings for each (model, matrix type, level) of the configurations that run whose level
+    keeps rank 0 (its jobs write the zero matrix), and notes for models whose matrix shapes are
+    unknown before their jobs run (``laserflow.shapes``)."""
+    laser_edits: dict[str, dict] = {}
+    for model, dataset in cells(config):
+        for configuration in edits(config, model, dataset):
+            laser_edits.setdefault(model, {}).update(
+                dict.fromkeys(edit for edit in configuration.edits if edit.intervention == "laser"))
+    warnings, notes = [], []
+    for model, model_edits in laser_edits.items():
+        widths, origin = model_widths(config, model, root)
+        if widths is None:
+            notes.append(f"{model}: matrix shapes unknown before its jobs run: {origin}; a level that keeps "
+                         "rank 0 shows in its job's log")
+            continue
+        family = family_by_name(model_info(config, model).family)
+        for edit in model_edits:
+            for member, (rows, columns) in matrix_shapes(family, widths, edit.tau).items():
+                if edit.level.kept_rank((rows, columns)) == 0:
+                    warnings.append(f"{model}: {edit.level.label} keeps rank 0 of {member} ({rows}x{columns}, from "
+                                    f"{origin}): its jobs write the zero matrix, as the original does")
+    return list(dict.fromkeys(warnings)), notes
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m laserflow.config FILE [FILE...]`: check a config before a long run.
 
     Several files are layered as Snakemake's ``--configfile`` layers them. Snakemake reports a YAML
-    syntax error without the file or line; this names both.
+    syntax error without the file or line; this names both. Levels that keep rank 0 of a matrix
+    are listed as warnings, where the matrix shapes are known (``rank_zero_report``).
     """
     import sys
 
     paths = sys.argv[1:] if argv is None else argv
     try:
-        load_config(*paths)
+        config = load_config(*paths)
     except LaserflowError as err:
         print(f"laserflow: error: {err}", file=sys.stderr)
         return 1
+    warnings, notes = rank_zero_report(config)
+    for kind, lines in (("warning", warnings), ("note", notes)):
+        for line in lines:
+            print(f"laserflow: {kind}: {line}", file=sys.stderr)
     print(f"{' + '.join(paths)}: ok")
     return 0
 

@@ -1,4 +1,5 @@
-"""Configurations as data: an edit is (intervention, τ, ℓ, level), with no torch dependency.
+"""Configurations as data: an edit is (intervention, τ, ℓ, level), a composite several edits
+applied together; no torch dependency.
 
 The level says how much of a matrix is kept, either as the original code's legacy ``rate`` in
 [0, 10) (ρ = 1 − 0.1·rate) or as ρ in (0, 1] directly.
@@ -77,6 +78,16 @@ class Edit:
                 + ("takes no level" if self.intervention == "zero" else "needs a rate or rho")
             )
 
+    @property
+    def edits(self) -> tuple["Edit", ...]:
+        """The edits of this configuration: itself (see ``Composite``)."""
+        return (self,)
+
+    @property
+    def label(self) -> str:
+        """``intervention-τ-ℓ-level``, e.g. ``laser-fc_in-2-rate9.9`` (a part of a composite's label)."""
+        return f"{self.intervention}-{self.tau}-{self.layer}-{level_label(self.level)}"
+
     def describe(self) -> dict:
         out = {"intervention": self.intervention, "tau": self.tau, "layer": self.layer}
         if self.level is not None:
@@ -84,6 +95,46 @@ class Edit:
             if self.level.rate is not None:
                 out["rate"] = self.level.rate
         return out
+
+    @classmethod
+    def from_description(cls, described: dict) -> "Edit":
+        """``describe()``'s inverse (extra keys, such as the kept ranks of a summary, are ignored)."""
+        return cls(described["intervention"], described["tau"], int(described["layer"]),
+                   parse_level(described.get("level", "none")))
+
+
+_EDIT_LABEL = re.compile(r"^([a-z]+)-([a-z_]+)-(\d+)-(none|(?:rate|rho)\d+(?:\.\d+)?)$")
+
+
+@dataclass(frozen=True)
+class Composite:
+    """Several edits applied together, as one configuration with one target (its ``label``)."""
+
+    edits: tuple[Edit, ...]
+    intervention = "composite"  # never a selection candidate on its own (only single LASER edits are)
+
+    def __post_init__(self):
+        if len(self.edits) < 2:
+            raise LaserflowError("a composite needs at least two edits")
+
+    @property
+    def label(self) -> str:
+        """The edits' labels joined by ``+`` in their order, e.g. ``laser-fc_in-2-rate9.9+zero-fc_out-1-none``."""
+        return "+".join(edit.label for edit in self.edits)
+
+    @classmethod
+    def parse(cls, label: str) -> "Composite":
+        edits = []
+        for part in label.split("+"):
+            match = _EDIT_LABEL.match(part)
+            if not match:
+                raise LaserflowError(f"composite '{label}': '{part}' is not intervention-tau-layer-level")
+            intervention, tau, layer, level = match.groups()
+            edits.append(Edit(intervention, tau, int(layer), parse_level(level)))
+        return cls(tuple(edits))
+
+    def describe(self) -> dict:
+        return {"composite": self.label, "edits": [edit.describe() for edit in self.edits]}
 
 
 def level_label(level: Level | None) -> str:

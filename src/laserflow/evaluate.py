@@ -13,7 +13,7 @@ import torch
 from .edits import Edit
 from .forward import WeightStates
 from .io import LaserflowError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
-from .laser import edited_parameters
+from .laser import describe_edits, edited_parameters
 from .models import load_model, model_activation
 from .paths import edits_of, svd_files
 from .scoring import describe_scoring, score_states
@@ -47,6 +47,27 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def provenance(settings: EvaluationSettings, paths, model, svd_paths: list[str]) -> dict:
+    """Where a job's result comes from: its target, the model's and dataset's sources with their
+    files' sha256 (``paths`` names the summary, dataset, manifest and source record), the SVD
+    files it read, the device, dtype, activation, threads and software."""
+    dataset = {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)}
+    if paths.source_record:
+        dataset["raw_files"] = read_json(paths.source_record)["files"]
+    return {
+        "target": str(paths.summary),
+        "model": {"source": settings.model_source,
+                  "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
+        "dataset": dataset,
+        "svd_files": svd_paths,
+        "device": str(next(model.parameters()).device),
+        "dtype": settings.dtype,
+        "activation": model_activation(model),
+        "threads": torch.get_num_threads(),
+        "software": software_versions(),
+    }
 
 
 def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: EvaluationPaths) -> dict:
@@ -94,7 +115,7 @@ def run_configurations(settings: EvaluationSettings, runs: list[tuple[list[Edit]
             "model": settings.model,
             "dataset": settings.dataset,
             "family": family.name,
-            "edits": [edit.describe() for edit in edits],
+            "edits": describe_edits(model, family, edits),
             "svd": ({"mode": svd.mode, "seed": svd.seed}
                     | ({"niter": family.randomized_niter} if svd.mode == "randomized" else {})) if uses_svd else None,
             "scoring": describe_scoring(settings.scoring, family, tokenizer, settings.dataset, items[0],
@@ -104,19 +125,8 @@ def run_configurations(settings: EvaluationSettings, runs: list[tuple[list[Edit]
             "n_val": n_val,
             "metrics": metrics,
             "items_file": Path(paths.records).name,
-            "provenance": {
-                "target": str(paths.summary),
-                "model": {"source": settings.model_source,
-                          "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
-                "dataset": {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)},
-                "svd_files": [path for path in paths.svd if path in svd_files(settings.model, edits)]
-            if svd.mode == "exact" else [],
-                "device": str(next(model.parameters()).device),
-                "dtype": settings.dtype,
-                "activation": model_activation(model),
-                "threads": torch.get_num_threads(),
-                "software": software_versions(),
-            },
+            "provenance": provenance(settings, paths, model, [path for path in paths.svd if path in svd_files(
+                settings.model, edits)] if svd.mode == "exact" else []),
             "timing": {
                 "load_seconds": round(load_seconds, 3),
                 "edit_seconds": round((edited - started - load_seconds) / len(runs), 3),

@@ -14,6 +14,7 @@ from .io import LaserflowError, atomic_path
 from .paper import TAU_TITLES, dataset_name, model_name
 
 BAR_COLOURS = {"base": "#525252", "LASER": "#d94801", "paper base": "#bdbdbd", "paper LASER": "#fdae6b"}
+ROBUSTNESS_COLOURS = {"draws": "#2171b5", "exact": "#d94801", "paper LASER": "#238b45", "base": "black"}
 TABLE1_BAR_COLUMNS = {"base": "base_test_acc", "LASER": "laser_test_acc",
                       "paper base": "paper_base_acc", "paper LASER": "paper_laser_acc"}
 
@@ -205,5 +206,47 @@ def plot_table1_bars(table_path: str | os.PathLike, png_path: str | os.PathLike,
     handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1, label="majority class"))
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.suptitle("Table 1: test accuracy, ours beside the paper's")
+    fig.tight_layout()
+    _save(plt, fig, png_path, pdf_path)
+
+
+def plot_robustness(summaries: list[dict], paper: dict | None, png_path: str | os.PathLike,
+                    pdf_path: str | os.PathLike, style: str | os.PathLike | None = None) -> None:
+    """One panel per cell: the selected configuration's test accuracy under each randomized SVD
+    draw (points, by seed), the exact truncation's and the paper's LASER accuracy (lines) and the
+    base model's (dashed)."""
+    plt = _pyplot(style)
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    if not summaries:
+        raise LaserflowError("no robustness results to plot")
+    cells = sorted(summaries, key=lambda s: (s["dataset"], s["model"]))
+    refs = [(paper or {}).get((summary["dataset"], summary["model"])) for summary in cells]
+    fig, axes = _panels(plt, len(cells), 3.6, 3.0)
+    for ax, summary, ref in zip(axes, cells, refs):
+        selected = summary["candidates"][0]
+        draws = selected["draws"]
+        sns.scatterplot(x=[draw["seed"] for draw in draws], y=[draw["test"]["acc"] for draw in draws], ax=ax,
+                        color=ROBUSTNESS_COLOURS["draws"], s=30, zorder=3)
+        ax.axhline(selected["exact"]["test"]["acc"], color=ROBUSTNESS_COLOURS["exact"], linewidth=1.5)
+        if ref is not None:
+            ax.axhline(ref["laser_acc"], color=ROBUSTNESS_COLOURS["paper LASER"], linestyle=":", linewidth=1.5)
+        ax.axhline(summary["base"]["test"]["acc"], color=ROBUSTNESS_COLOURS["base"], linestyle="--", linewidth=1)
+        edit = selected["edit"]
+        ax.set_title(f"{model_name(summary['model'])} · {dataset_name(summary['dataset'])}\n"
+                     f"({edit['tau']}, {edit['layer']}, {edit['rho']:g})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("draw (seed)")
+        ax.set_ylabel("test accuracy (%)")
+    legend = {"randomized SVD draws": Line2D([], [], color=ROBUSTNESS_COLOURS["draws"], marker="o", linestyle=""),
+              "exact SVD": Line2D([], [], color=ROBUSTNESS_COLOURS["exact"], linewidth=1.5),
+              "paper LASER": Line2D([], [], color=ROBUSTNESS_COLOURS["paper LASER"], linestyle=":", linewidth=1.5),
+              "base": Line2D([], [], color=ROBUSTNESS_COLOURS["base"], linestyle="--", linewidth=1)}
+    if not any(refs):
+        del legend["paper LASER"]
+    fig.legend(list(legend.values()), list(legend), loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("Test accuracy of the selected configuration under the SVD draws")
     fig.tight_layout()
     _save(plt, fig, png_path, pdf_path)

@@ -1,6 +1,12 @@
-"""The LASER interventions: rank reduction (exact or randomized SVD), zeroing and magnitude pruning."""
+"""The LASER interventions: rank reduction (exact or randomized SVD), zeroing and magnitude pruning.
+
+Every new value is computed on the CPU in float32, as the original does (it edits before moving
+the model to its device), so an edit does not depend on the device that scores it.
+"""
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
@@ -8,6 +14,9 @@ from .edits import Edit, Level
 from .families import Family, num_layers
 from .io import LaserflowError
 from .settings import SVD_MODES
+
+log = logging.getLogger(__name__)
+_warned_rank_zero: set[tuple[str, str]] = set()  # (parameter, level): a job warns once for each
 
 
 def select_parameters(model: torch.nn.Module, family: Family, tau: str, layer: int) -> dict[str, torch.nn.Parameter]:
@@ -47,9 +56,9 @@ def truncate(factors: dict[str, torch.Tensor], rank: int, weight: torch.Tensor |
 
 
 def randomized_low_rank(weight: torch.Tensor, rank: int, niter: int, seed: int) -> torch.Tensor:
-    """The original code's approximation: torch.svd_lowrank(W.float(), q=r, niter), seeded."""
+    """The original code's approximation: torch.svd_lowrank(W.float(), q=r, niter) on the CPU, seeded."""
     torch.manual_seed(seed)
-    U, S, V = torch.svd_lowrank(weight.detach().to(torch.float32), q=rank, niter=niter)
+    U, S, V = torch.svd_lowrank(weight.detach().to("cpu", torch.float32), q=rank, niter=niter)
     return U @ torch.diag(S) @ V.T
 
 
@@ -63,15 +72,6 @@ def magnitude_prune(weight: torch.Tensor, level: Level) -> torch.Tensor:
     return pruned
 
 
-def kept_rank_checked(level: Level, shape: tuple[int, int]) -> int:
-    rank = level.kept_rank(shape)
-    if rank < 1:
-        raise LaserflowError(
-            f"{level.label} keeps rank {rank} of a {shape[0]}x{shape[1]} matrix; choose a larger fraction"
-        )
-    return rank
-
-
 def edited_weight(
     weight: torch.Tensor,
     edit: Edit,
@@ -80,12 +80,18 @@ def edited_weight(
     seed: int = 0,
     niter: int = 2,
 ) -> torch.Tensor:
-    """The new value (float32) of one matrix under ``edit``."""
+    """The new value (float32) of one matrix under ``edit``.
+
+    A level that keeps rank 0 gives the zero matrix, the best rank-0 approximation (the original's
+    SVD then returns empty factors, whose product is zero).
+    """
     if edit.intervention == "zero":
         return torch.zeros_like(weight, dtype=torch.float32)
     if edit.intervention == "prune":
         return magnitude_prune(weight, edit.level)
-    rank = kept_rank_checked(edit.level, tuple(weight.shape))
+    rank = edit.level.kept_rank(tuple(weight.shape))
+    if rank == 0:
+        return torch.zeros_like(weight, dtype=torch.float32)
     if svd_mode == "randomized":
         return randomized_low_rank(weight, rank, niter, seed)
     return truncate(factors if factors is not None else svd_factors(weight), rank, weight)
@@ -109,14 +115,16 @@ def edited_parameters(
         raise LaserflowError(f"unknown svd mode '{svd_mode}'; valid: {', '.join(SVD_MODES)}")
     targets = [(edit, select_parameters(model, family, edit.tau, edit.layer)) for edit in edits]
     for edit, params in targets:
-        if edit.intervention == "laser":
-            for param in params.values():
-                kept_rank_checked(edit.level, tuple(param.shape))
+        for name, param in params.items():
+            if edit.intervention == "laser" and edit.level.kept_rank(tuple(param.shape)) == 0:
+                warn_rank_zero(name, edit.level, tuple(param.shape))
     values: dict[str, torch.Tensor] = {}
     for edit, params in targets:
         for name, param in params.items():
             factors = (svd_cache or {}).get(name)
-            new = edited_weight(values.get(name, param.data), edit, factors, svd_mode, seed, family.randomized_niter)
+            # On the CPU in float32, as the original computes every edit.
+            new = edited_weight(values.get(name, param.data).to("cpu"), edit, factors, svd_mode, seed,
+                                family.randomized_niter)
             values[name] = new.to(device=param.device, dtype=param.dtype)
     return values
 
@@ -131,3 +139,34 @@ def apply_edits(model: torch.nn.Module, family: Family, edits: list[Edit], *args
         for name, value in values.items():
             params[name].data.copy_(value)
     return originals
+
+
+def restore(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
+    """Undo ``apply_edits``: write back the values it returned."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in originals.items():
+            params[name].data.copy_(value)
+
+
+def warn_rank_zero(name: str, level: Level, shape: tuple[int, int]) -> None:
+    """Log, once per job, that a level keeps rank 0 of a matrix and so writes the zero matrix."""
+    if (name, level.label) not in _warned_rank_zero:
+        _warned_rank_zero.add((name, level.label))
+        log.warning("%s keeps rank 0 of %s (%dx%d): writing the zero matrix, as the original does",
+                    level.label, name, *shape)
+
+
+def describe_edits(model: torch.nn.Module, family: Family, edits: list[Edit]) -> list[dict]:
+    """Each edit's description; a LASER edit's adds, per matrix, its shape and the rank it kept."""
+    params = dict(model.named_parameters())
+    described = []
+    for edit in edits:
+        record = edit.describe()
+        if edit.intervention == "laser":
+            record["matrices"] = {
+                name: {"shape": list(params[name].shape), "kept_rank": edit.level.kept_rank(tuple(params[name].shape))}
+                for name in family.parameter_names(edit.tau, edit.layer)
+            }
+        described.append(record)
+    return described

@@ -1,24 +1,29 @@
 """Where every stage's files live: the path patterns the rules declare and the readers use.
 
-A configuration's files are keyed by ``run_key(edit)``; ``edits_of(key)`` is its inverse, so a
-target's wildcards give back the configuration it names (nothing is parsed back from paths).
+A configuration's files are keyed by ``run_key(configuration)``; ``edits_of(key)`` is its
+inverse, so a target's wildcards give back the configuration it names (nothing is parsed back
+from paths). A single edit's key is (intervention, τ, ℓ, level); a composite's is its label
+(``runs/composite/laser-fc_in-2-rate9.9+zero-fc_out-1-none.json``), which names every edit.
 """
 
 from __future__ import annotations
 
-from .edits import Edit, level_label, parse_level
+from .edits import Composite, Edit, level_label, parse_level
 
 DOWNLOAD = "resources/downloads/{dataset}.raw"  # a URL's raw bytes (CounterFact)
 HUB_DOWNLOAD = "resources/downloads/{dataset}.json"  # a hub dataset's splits
 DATASET = "resources/data/{dataset}.jsonl"
+DATASET_SOURCE = "resources/data/{dataset}.source.json"  # the raw source and the sha256 of each file read
 MODEL = "resources/models/{model}"
 MANIFEST = "resources/manifests/{model}.json"
 SVD = "resources/svd/{model}/{tau}/{layer}.pt"
 CELL = "results/{model}/{dataset}"
 BASE = CELL + "/base.json"
 RUN = CELL + "/runs/{intervention}/{tau}/{layer}/{level}.json"
+COMPOSITE_RUN = CELL + "/runs/composite/{composite}.json"
 SELECTION = CELL + "/selection.json"
 CHOSEN = CELL + "/chosen.json"  # the chosen configuration scored on every item (sweep.score: validation)
+ROBUSTNESS = CELL + "/robustness.json"  # the selected configuration under the exact SVD and K randomized draws
 ITEMS_SUFFIX = ".items.jsonl.gz"  # per-item records beside each summary
 TABLE = "results/tables/{name}.{ext}"
 CELL_FIGURE = "results/figures/{model}/{dataset}/{name}.{ext}"
@@ -36,14 +41,19 @@ def log(pattern: str) -> str:
     return "logs/" + stem.rsplit(".", 1)[0] + ".log"
 
 
-def run_key(edit: Edit) -> dict:
+def run_key(configuration: Edit | Composite) -> dict:
     """The wildcard values of one configuration's target."""
+    if isinstance(configuration, Composite):
+        return {"composite": configuration.label}
+    edit = configuration
     return {"intervention": edit.intervention, "tau": edit.tau, "layer": edit.layer, "level": level_label(edit.level)}
 
 
 def edits_of(key) -> list[Edit]:
-    """The configuration a target's wildcards name (``run_key``'s inverse); none for the base target."""
+    """The edits a target's wildcards name (``run_key``'s inverse); none for the base target."""
     values = key if isinstance(key, dict) else dict(key.items())
+    if "composite" in values:
+        return list(Composite.parse(values["composite"]).edits)
     if "intervention" not in values:
         return []
     return [Edit(values["intervention"], values["tau"], int(values["layer"]), parse_level(values["level"]))]
@@ -55,8 +65,9 @@ def svd_files(model: str, edits: list[Edit]) -> list[str]:
                    for edit in edits if edit.intervention == "laser"})
 
 
-def run_file(model: str, dataset: str, edit: Edit) -> str:
-    return RUN.format(model=model, dataset=dataset, **run_key(edit))
+def run_file(model: str, dataset: str, configuration: Edit | Composite) -> str:
+    pattern = COMPOSITE_RUN if isinstance(configuration, Composite) else RUN
+    return pattern.format(model=model, dataset=dataset, **run_key(configuration))
 
 
 def cell_file(pattern: str, model: str, dataset: str) -> str:

@@ -16,6 +16,7 @@ RUN_KEYS = ("model", "dataset", "edits", "metrics.val.acc", "metrics.val.logloss
 CHOSEN_KEYS = ("model", "dataset", "edits", "metrics.val", "metrics.test.acc", "metrics.test.logloss")
 BASE_KEYS = ("model", "dataset", "metrics.val.acc", "metrics.test.logloss")
 PROVENANCE_KEYS = ("model", "dataset", "provenance.device", "provenance.dtype", "provenance.software")
+ROBUSTNESS_KEYS = ("model", "dataset", "draws", "niter", "base.test.acc", "candidates")
 
 
 def checked(record: dict, keys: tuple[str, ...], path: str | os.PathLike) -> dict:
@@ -62,3 +63,7 @@ def read_runs(paths) -> list[dict]:
 
 def read_provenances(paths) -> list[dict]:
     return [read_record(path, PROVENANCE_KEYS) for path in paths]
+
+
+def read_robustness(paths) -> list[dict]:
+    return [read_record(path, ROBUSTNESS_KEYS) for path in paths]

@@ -1,5 +1,6 @@
 """Tables rendered from the collected selection files: Table 1 beside the paper's numbers, the
-selected hyperparameters, LaTeX number macros for a paper text, and the software provenance.
+selected hyperparameters, LaTeX number macros for a paper text, and the software provenance;
+and from the robustness files, the spread of the SVD draws beside the exact truncation.
 
 Accuracies are in %, log-losses are mean per-token negative log-likelihoods. A selection file
 carries ``baselines.majority`` and ``baselines.minority`` (always answering the validation part's most
@@ -12,7 +13,7 @@ one class. Open-ended datasets leave them out.
 from __future__ import annotations
 
 import os
-from statistics import fmean
+from statistics import fmean, stdev
 
 from .io import LaserflowError, atomic_path, lookup, write_text
 from .paper import dataset_name, model_name
@@ -29,6 +30,13 @@ TABLE1_COLUMNS = [
 HYPERPARAMETER_COLUMNS = [
     "dataset", "model", "tau", "layer", "rho", "rate",
     "val_acc", "val_logloss", "base_val_acc", "base_val_logloss", "n_val", "candidates",
+]
+ROBUSTNESS_COLUMNS = [
+    "dataset", "model", "candidate", "tau", "layer", "rho", "rate", "draws", "niter",
+    "base_test_acc", "exact_val_acc", "exact_test_acc", "exact_test_logloss",
+    "draw_test_acc_mean", "draw_test_acc_sd", "draw_test_acc_min", "draw_test_acc_max",
+    "draw_test_logloss_mean", "draw_val_acc_mean", "distance_mean", "distance_max", "selected_fraction",
+    "paper_laser_acc", "paper_tau", "paper_layer", "paper_rho", "paper_in_draw_range", "file",
 ]
 BLANK = "–"
 
@@ -300,4 +308,107 @@ def write_provenance(bases: list[dict], csv_path: str | os.PathLike) -> list[dic
         raise LaserflowError("no base results to record")
     columns = list(dict.fromkeys(column for row in rows for column in row))
     _write_csv(rows, columns, csv_path)
+    return rows
+
+
+def robustness_rows(summaries: list[dict], paper: dict | None) -> list[dict]:
+    """One row per (dataset, model, candidate): the exact truncation's numbers, the draws' spread
+    (test accuracy mean, sample sd, min and max), the edited matrices' distance to the exact one,
+    how often the candidate would be selected under the draws (with several candidates), and
+    the paper's LASER accuracy with whether it lies within the draws' range."""
+    rows = []
+    for summary in sorted(summaries, key=lambda s: (s["dataset"], s["model"])):
+        ref = (paper or {}).get((summary["dataset"], summary["model"]))
+        under = summary.get("selected_under_draws")
+        for candidate in summary["candidates"]:
+            draws = candidate["draws"]
+            tests = [draw["test"]["acc"] for draw in draws]
+            edit = candidate["edit"]
+            row = {
+                "dataset": summary["dataset"], "model": summary["model"], "candidate": candidate["rank"],
+                "tau": edit["tau"], "layer": edit["layer"], "rho": edit["rho"], "rate": edit.get("rate"),
+                "draws": len(draws), "niter": summary["niter"], "base_test_acc": summary["base"]["test"]["acc"],
+                "exact_val_acc": candidate["exact"]["val"]["acc"], "exact_test_acc": candidate["exact"]["test"]["acc"],
+                "exact_test_logloss": candidate["exact"]["test"]["logloss"],
+                "draw_test_acc_mean": fmean(tests), "draw_test_acc_sd": stdev(tests) if len(tests) > 1 else None,
+                "draw_test_acc_min": min(tests), "draw_test_acc_max": max(tests),
+                "draw_test_logloss_mean": fmean(draw["test"]["logloss"] for draw in draws),
+                "draw_val_acc_mean": fmean(draw["val"]["acc"] for draw in draws),
+                "distance_mean": fmean(draw["distance"] for draw in draws),
+                "distance_max": max(draw["distance"] for draw in draws),
+                "selected_fraction": under.count(candidate["rank"]) / len(under) if under else None,
+                "file": candidate["file"],
+            }
+            if ref is None:
+                row |= {column: None for column in ROBUSTNESS_COLUMNS if column not in row}
+            else:
+                row |= {"paper_laser_acc": ref["laser_acc"], "paper_tau": ref["tau"], "paper_layer": ref["layer"],
+                        "paper_rho": ref["rho"],
+                        "paper_in_draw_range": "yes" if min(tests) <= ref["laser_acc"] <= max(tests) else "no"}
+            rows.append(row)
+    if not rows:
+        raise LaserflowError("no robustness results to tabulate")
+    return rows
+
+
+def _spread(row: dict, plus_minus: str = "±") -> str:
+    """Mean ± sd of the draws' test accuracy (the mean alone for one draw)."""
+    sd = row["draw_test_acc_sd"]
+    return f"{row['draw_test_acc_mean']:.2f}" + (f" {plus_minus} {sd:.2f}" if sd is not None else "")
+
+
+def _paper_laser(row: dict, blank: str = BLANK) -> str:
+    """The paper's LASER accuracy, starred where its (τ, ℓ, ρ) is not the redrawn one."""
+    if row["paper_laser_acc"] is None:
+        return blank
+    same = (row["paper_tau"], row["paper_layer"], row["paper_rho"]) == (row["tau"], row["layer"], row["rho"])
+    return f"{row['paper_laser_acc']:.1f}" + ("" if same else "*")
+
+
+def write_robustness(summaries: list[dict], csv_path: str | os.PathLike, md_path: str | os.PathLike,
+                     tex_path: str | os.PathLike, paper: dict | None) -> list[dict]:
+    """The robustness table as CSV (every candidate), Markdown and LaTeX (the selected
+    configuration per cell; Markdown adds the candidates' selection shares when there are several)."""
+    rows = robustness_rows(summaries, paper)
+    _write_csv(rows, ROBUSTNESS_COLUMNS, csv_path)
+    selected = [row for row in rows if row["candidate"] == 1]
+    draws = ", ".join(str(count) for count in sorted({row["draws"] for row in rows}))
+    niters = " or ".join(str(niter) for niter in sorted({row["niter"] for row in rows}))
+    lines = ["| dataset | model | (τ, ℓ, ρ) | base | exact | draws: mean ± sd | draws: min – max | paper LASER "
+             "| paper in range | distance |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in selected:
+        lines.append(
+            f"| {row['dataset']} | {row['model']} | {_config(row['tau'], row['layer'], row['rho'])} | "
+            f"{row['base_test_acc']:.2f} | {row['exact_test_acc']:.2f} | {_spread(row)} | "
+            f"{row['draw_test_acc_min']:.2f} – {row['draw_test_acc_max']:.2f} | {_paper_laser(row)} | "
+            f"{row['paper_in_draw_range'] or BLANK} | {row['distance_mean']:.3f} |"
+        )
+    lines += ["", f"Test accuracy (%) of each cell's selected configuration: the exact truncated SVD (exact) and "
+              f"{draws} draws of the original's randomized SVD (torch.svd_lowrank, q = kept rank, niter {niters}, "
+              "seeds 0, 1, …), with the draws' mean ± sample sd and range; base = the unmodified model. Distance = "
+              "the drawn matrix's mean relative Frobenius distance to the exact truncation. Paper LASER = the "
+              f"paper's Table 1 ({BLANK}: no such cell; * its (τ, ℓ, ρ) differs from the redrawn one); in range = "
+              "within the draws' min – max."]
+    if any(row["selected_fraction"] is not None for row in rows):
+        lines += ["", "| dataset | model | candidate | (τ, ℓ, ρ) | exact val acc | draws: val acc mean "
+                  "| selected under the draws |", "|---|---|---|---|---|---|---|"]
+        for row in rows:
+            if row["selected_fraction"] is not None:
+                lines.append(
+                    f"| {row['dataset']} | {row['model']} | {row['candidate']} | "
+                    f"{_config(row['tau'], row['layer'], row['rho'])} | {row['exact_val_acc']:.2f} | "
+                    f"{row['draw_val_acc_mean']:.2f} | {100 * row['selected_fraction']:.0f}% |")
+        lines += ["", "The best validation candidates by the selection rule (1 = selected), each redrawn: how often "
+                  "the rule would pick it among them if the draw of that seed were the cell's SVD."]
+    write_text(md_path, "\n".join(lines) + "\n")
+    names = _first_of_group(selected)
+    body = [[names[index], latex_escape(model_name(row["model"])), _config(row["tau"], row["layer"], row["rho"], tex=True),
+             f"{row['base_test_acc']:.2f}", f"{row['exact_test_acc']:.2f}", _spread(row, "$\\pm$"),
+             f"{row['draw_test_acc_min']:.2f}--{row['draw_test_acc_max']:.2f}", _paper_laser(row, "--"),
+             row["paper_in_draw_range"] or "--"] for index, row in enumerate(selected)]
+    header = ["Dataset", "Model", r"$(\tau, \ell, \rho)$", "Base", "Exact", r"Draws mean $\pm$ sd", "Draws range",
+              "Paper LASER", "In range"]
+    write_text(tex_path, _tabular(header, body, [row["dataset"] for row in selected],
+                                  f"Test accuracy % under the exact SVD and {draws} randomized SVD draws"))
     return rows

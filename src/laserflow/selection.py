@@ -16,20 +16,21 @@ from .io import LaserflowError
 RULE = "max validation accuracy; ties: lower validation log-loss; then the earlier configuration in sweep order"
 
 
+def rank_candidates(candidates: list[dict]) -> list[int]:
+    """The positions of ``candidates`` (run summaries in sweep order) in the selection rule's
+    order: higher validation accuracy first, then lower validation log-loss, then sweep order."""
+    def key(position: int) -> tuple:
+        val = candidates[position]["metrics"]["val"]
+        return -val["acc"], val["logloss"], position
+
+    return sorted(range(len(candidates)), key=key)
+
+
 def select_best(candidates: list[dict]) -> int:
     """The position of the winning summary among ``candidates`` (run summaries in sweep order)."""
-    best = None
-    for position, summary in enumerate(candidates):
-        val = summary["metrics"]["val"]
-        if best is None:
-            best = position
-            continue
-        incumbent = candidates[best]["metrics"]["val"]
-        if val["acc"] > incumbent["acc"] or (val["acc"] == incumbent["acc"] and val["logloss"] < incumbent["logloss"]):
-            best = position
-    if best is None:
+    if not candidates:
         raise LaserflowError("no LASER configuration to select from")
-    return best
+    return rank_candidates(candidates)[0]
 
 
 def is_laser(run: dict) -> bool:

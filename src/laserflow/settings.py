@@ -1,6 +1,6 @@
 """The evaluation job contract: every setting a job needs besides its files, built once from the
 config for a (model, dataset) and carried as one value from the rule to the job, and the job's
-files.
+files (an evaluation's, or a robustness job's: ``laserflow.robustness``).
 
 A rule's ``params`` hold ``EvaluationSettings.from_config(...).as_dict()`` (plain values, so
 Snakemake reruns a job exactly when one of its settings changes); the job rebuilds the object
@@ -120,15 +120,45 @@ class EvaluationPaths:
     records: str
     manifest: str | None = None
     svd: tuple[str, ...] = ()
+    source_record: str | None = None  # the dataset's raw source and file hashes (laserflow.data.prepare)
 
     @classmethod
     def from_job(cls, inputs, summary: str, records: str, svd=None) -> "EvaluationPaths":
-        """From a Snakemake job's named input (model, dataset, manifest and its SVDs unless given)."""
+        """From a Snakemake job's named input (model, dataset, manifest, the dataset's source record
+        and its SVDs unless given)."""
         return cls(model=inputs.model, dataset=inputs.dataset, summary=summary, records=records,
-                   manifest=inputs.manifest, svd=tuple(getattr(inputs, "svd", ()) if svd is None else svd))
+                   manifest=inputs.manifest, svd=tuple(getattr(inputs, "svd", ()) if svd is None else svd),
+                   source_record=getattr(inputs, "source_record", None))
 
 
 def job_values(settings: dict, runs: list[tuple[dict, EvaluationPaths]]) -> dict:
     """An evaluation job as plain values: its settings (a dict) and, per evaluation it runs, the
     target's wildcards (``laserflow.paths.run_key``; none for the base model) and files."""
     return {"settings": settings, "runs": [{"key": dict(key), "paths": asdict(paths)} for key, paths in runs]}
+
+
+@dataclass(frozen=True)
+class RobustnessPaths:
+    """The files of one robustness job: the cell's selection (and its runs, for top-k), the
+    model, the dataset, the cached exact SVDs, and the summary and records it writes."""
+
+    model: str
+    dataset: str
+    selection: str
+    summary: str
+    records: str
+    manifest: str | None = None
+    source_record: str | None = None
+    runs: tuple[str, ...] = ()
+    svd: tuple[str, ...] = ()
+
+    @classmethod
+    def from_job(cls, inputs, outputs) -> "RobustnessPaths":
+        """From a Snakemake job's named input and output."""
+        return cls(model=inputs.model, dataset=inputs.dataset, selection=inputs.selection, summary=outputs.summary,
+                   records=outputs.records, manifest=inputs.manifest, source_record=inputs.source_record,
+                   runs=tuple(inputs.runs), svd=tuple(inputs.svd))
+
+    def job_values(self, settings: dict, draws: int, top_k: int) -> dict:
+        """A robustness job as plain values (``laserflow.robustness.run_job``)."""
+        return {"settings": settings, "draws": draws, "top_k": top_k, "paths": asdict(self)}

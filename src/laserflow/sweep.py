@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .edits import Edit, Level
+from .edits import Composite, Edit, Level
 from .tiny import tiny_spec
 
 
@@ -33,31 +33,63 @@ def cells(config: dict) -> list[tuple[str, str]]:
     return [(model, dataset) for model, datasets in chosen.items() for dataset in datasets]
 
 
-def levels(config: dict) -> list[Level]:
-    sweep = config["sweep"]
-    if "rates" in sweep:
-        return [Level(rate=float(rate)) for rate in sweep["rates"]]
-    return [Level(rho=float(rho)) for rho in sweep["rhos"]]
+def grid(config: dict, model: str) -> dict:
+    """The sweep grid of one model: ``sweep`` updated by ``models.<model>.sweep``; an override
+    naming rates or rhos replaces both of the global ones."""
+    override = config["models"][model].get("sweep", {})
+    merged = dict(config["sweep"])
+    if "rates" in override or "rhos" in override:
+        merged.pop("rates", None)
+        merged.pop("rhos", None)
+    return merged | override
+
+
+def grid_key(config: dict, model: str, key: str) -> str:
+    """Where a model's grid value comes from, for messages: ``models.<m>.sweep.<key>`` or ``sweep.<key>``."""
+    return f"models.{model}.sweep.{key}" if key in config["models"][model].get("sweep", {}) else f"sweep.{key}"
+
+
+def grid_levels(chosen: dict) -> list[Level]:
+    """The levels of a grid (``sweep`` or a model's): its rates or its rhos."""
+    if "rates" in chosen:
+        return [Level(rate=float(rate)) for rate in chosen["rates"]]
+    return [Level(rho=float(rho)) for rho in chosen["rhos"]]
+
+
+def levels(config: dict, model: str) -> list[Level]:
+    return grid_levels(grid(config, model))
 
 
 def layers(config: dict, model: str) -> list[int]:
-    chosen = config["sweep"].get("layers", "all")
+    chosen = grid(config, model).get("layers", "all")
     return list(range(model_info(config, model).layers)) if chosen == "all" else list(chosen)
 
 
-def selected_edits(config: dict, model: str, dataset: str) -> list[Edit] | None:
+def entry_edit(entry: dict) -> Edit:
+    """One edit of a ``selected`` entry: ``intervention`` (default laser), τ, ℓ and rate or rho."""
+    level = (Level(rate=float(entry["rate"])) if "rate" in entry
+             else Level(rho=float(entry["rho"])) if "rho" in entry else None)
+    return Edit(entry.get("intervention", "laser"), entry["tau"], entry["layer"], level)
+
+
+def entry_configuration(entry: dict) -> Edit | Composite:
+    """A ``selected`` entry's configuration: one edit, or a composite (``composite``: its edits)."""
+    if "composite" in entry:
+        return Composite(tuple(entry_edit(part) for part in entry["composite"]))
+    return entry_edit(entry)
+
+
+def selected_edits(config: dict, model: str, dataset: str) -> list[Edit | Composite] | None:
     """The configurations ``selected`` lists for one (model, dataset), in its order; None if none."""
     entries = config.get("selected", {}).get(model, {}).get(dataset)
     if entries is None:
         return None
-    return [Edit("laser", entry["tau"], entry["layer"],
-                 Level(rate=float(entry["rate"])) if "rate" in entry else Level(rho=float(entry["rho"])))
-            for entry in entries]
+    return [entry_configuration(entry) for entry in entries]
 
 
-def edits(config: dict, model: str, dataset: str) -> list[Edit]:
-    """Every single-edit configuration of one (model, dataset): the ones ``selected`` lists for it
-    (artifact evaluation), otherwise the sweep grid in the original's sweep order.
+def edits(config: dict, model: str, dataset: str) -> list[Edit | Composite]:
+    """Every configuration of one (model, dataset): the ones ``selected`` lists for it (artifact
+    evaluation), otherwise the model's sweep grid in the original's sweep order.
 
     The original loops layers from the last down, then τ in the given order, then rates reversed
     (9.95 first); the first configuration wins remaining selection ties.
@@ -65,11 +97,24 @@ def edits(config: dict, model: str, dataset: str) -> list[Edit]:
     chosen = selected_edits(config, model, dataset)
     if chosen is not None:
         return chosen
-    keys = layer_keys(config)
+    keys = layer_keys(config, model)
     return [Edit(intervention, tau, layer, level)
-            for intervention in config["sweep"].get("interventions", ["laser"])
+            for intervention in grid(config, model).get("interventions", ["laser"])
             for layer in sorted(layers(config, model), reverse=True)
             for key_intervention, tau, level in keys if key_intervention == intervention]
+
+
+def layer_keys(config: dict, model: str | None = None) -> list[tuple[str, str, Level | None]]:
+    """(intervention, τ, level) of every configuration of one layer of a model's grid (the global
+    grid without a model), in sweep order."""
+    chosen = grid(config, model) if model else config["sweep"]
+    out = []
+    for intervention in chosen.get("interventions", ["laser"]):
+        for tau in chosen["taus"]:
+            levels_of = [None] if intervention == "zero" else list(reversed(grid_levels(chosen)))
+            out += [(intervention, tau, level) for level in levels_of]
+    return out
+
 
 def is_search(config: dict, model: str, dataset: str) -> bool:
     """Whether a cell searches the grid (not a ``selected`` list of configurations to report)."""
@@ -84,15 +129,31 @@ def part(config: dict, model: str, dataset: str) -> str:
 
 
 def grouped(config: dict, model: str, dataset: str) -> bool:
-    """Whether a cell's configurations run as layer groups (``sweep.group: layer``, a search)."""
-    return config["sweep"]["group"] == "layer" and is_search(config, model, dataset)
+    """Whether a cell's configurations run as layer groups: ``sweep.group: layer``, a search, and
+    the model's per-layer configurations those of the global grid (a model whose own
+    ``models.<m>.sweep`` changes them runs one job per configuration)."""
+    return (config["sweep"]["group"] == "layer" and is_search(config, model, dataset)
+            and layer_keys(config, model) == layer_keys(config))
 
 
-def layer_keys(config: dict) -> list[tuple[str, str, Level | None]]:
-    """(intervention, τ, level) of every configuration of one layer of the grid, in sweep order."""
-    out = []
-    for intervention in config["sweep"].get("interventions", ["laser"]):
-        for tau in config["sweep"]["taus"]:
-            levels_of = [None] if intervention == "zero" else list(reversed(levels(config)))
-            out += [(intervention, tau, level) for level in levels_of]
-    return out
+def is_candidate(configuration: Edit | Composite) -> bool:
+    """Selection compares single LASER edits only; zero, prune and composites are evaluated beside them."""
+    return configuration.intervention == "laser"
+
+
+def selected_cells(config: dict) -> list[tuple[str, str]]:
+    """The cells with at least one selection candidate: they get a selection and a Table 1 row."""
+    return [cell for cell in cells(config) if any(map(is_candidate, edits(config, *cell)))]
+
+
+def robustness_cells(config: dict) -> list[tuple[str, str]]:
+    """The cells whose selected configuration is redrawn: none when ``robustness.enabled`` is off,
+    otherwise the selected cells that ``robustness.cells`` (model -> datasets) lists, or all of
+    them. A listed cell that does not run or has no selection is skipped, so that a layered
+    config restricting ``cells`` needs no change here."""
+    robustness = config.get("robustness", {})
+    if not robustness.get("enabled", False):
+        return []
+    chosen = robustness.get("cells")
+    listed = None if chosen is None else {(model, dataset) for model, datasets in chosen.items() for dataset in datasets}
+    return [cell for cell in selected_cells(config) if listed is None or cell in listed]

@@ -46,7 +46,7 @@ def socket_path() -> str:
 # ---------------------------------------------------------------- the jobs a worker runs
 
 # Job kind -> the module whose ``run_job(job: dict)`` runs it.
-JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd"}
+JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd", "robustness": "laserflow.robustness"}
 
 
 def _run(kind: str, job: dict) -> None:
@@ -137,7 +137,7 @@ def serve(path: str, idle_seconds: float) -> None:
     from transformers.models.phi import modeling_phi  # noqa: F401
     from transformers.models.roberta import modeling_roberta  # noqa: F401
 
-    from . import evaluate, svd  # noqa: F401
+    from . import evaluate, robustness, svd  # noqa: F401
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"

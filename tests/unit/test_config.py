@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The demo's models, on CounterFact, with a fixed grid (the demo's own grid is tuned for time).
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 DEMO["datasets"] = {"counterfact": DEMO["datasets"]["counterfact"]}
+del DEMO["robustness"]  # its cells name the demo's other datasets
 DEMO["sweep"] = {"interventions": ["laser"], "taus": ["fc_in", "fc_out"], "layers": "all", "rates": [2, 9.9]}
 
 
@@ -65,16 +66,48 @@ def mutated(change):
         (lambda c: c.update(selected={"tiny-gptj": {"fever": [{"tau": "fc_in", "layer": 1, "rate": 9}]}}),
          "selected.tiny-gptj.fever: 'fever' is not a configured dataset"),
         (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9, "rho": 0.1}]}}),
-         "key 'selected.tiny-gptj.counterfact.0': a selected configuration needs tau, layer and exactly one of "
-         "rate (legacy) or rho"),
-        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9},
-                                                                     {"tau": "fc_up", "layer": 1, "rate": 9}]}}),
-         "selected.tiny-gptj.counterfact.1: 'fc_up' is not a matrix type of model 'tiny-gptj' (gptj); "
+         "key 'selected.tiny-gptj.counterfact.0': a laser (the default) or prune edit needs tau, layer and exactly "
+         "one of rate (legacy) or rho"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"intervention": "prune", "tau": "fc_in",
+                                                                     "layer": 1}]}}),
+         "key 'selected.tiny-gptj.counterfact.0': a laser (the default) or prune edit needs tau, layer and exactly "
+         "one of rate (legacy) or rho"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"intervention": "zero", "tau": "fc_in",
+                                                                     "layer": 1, "rate": 9}]}}),
+         "key 'selected.tiny-gptj.counterfact.0': a selected configuration is one edit (intervention laser, the "
+         "default, or prune, with tau, layer and one of rate or rho; or zero, with tau and layer only) or a composite "
+         "({composite: [edit, edit, ...]}, at least two edits applied together)"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"intervention": "svd", "tau": "fc_in",
+                                                                     "layer": 1, "rate": 9}]}}),
+         "key 'selected.tiny-gptj.counterfact.0.intervention': 'svd' is not one of ['laser', 'zero', 'prune']"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"composite": [{"tau": "fc_in", "layer": 1,
+                                                                                    "rate": 9}]}]}}),
+         "key 'selected.tiny-gptj.counterfact.0.composite': [{'tau': 'fc_in', 'layer': 1, 'rate': 9}] is too short"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"composite": [
+            {"tau": "fc_in", "layer": 1, "rate": 9}, {"intervention": "zero", "tau": "fc_up", "layer": 2}]}]}}),
+         "selected.tiny-gptj.counterfact.0.composite.1: 'fc_up' is not a matrix type of model 'tiny-gptj' (gptj); "
          "valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_out, attn, mlp, all"),
-        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 3, "rho": 0.5}]}}),
-         "selected.tiny-gptj.counterfact.0: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
-        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9}] * 2}}),
-         "selected.tiny-gptj.counterfact: a configuration is listed twice"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"composite": [
+            {"tau": "mlp", "layer": 1, "rate": 9}, {"intervention": "zero", "tau": "fc_in", "layer": 1}]}]}}),
+         "selected.tiny-gptj.counterfact.0: the composite edits transformer.h.1.mlp.fc_in.weight twice"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [
+            {"composite": [{"tau": "fc_in", "layer": 1, "rate": 9}, {"intervention": "zero", "tau": "fc_out", "layer": 2}]},
+            {"composite": [{"intervention": "zero", "tau": "fc_out", "layer": 2}, {"tau": "fc_in", "layer": 1, "rate": 9}]},
+        ]}}), "selected.tiny-gptj.counterfact: a configuration is listed twice"),
+        (lambda c: c["models"]["tiny-roberta"].update(sweep={"taus": ["fc_up"]}),
+         "models.tiny-roberta.sweep.taus: 'fc_up' is not a matrix type of model 'tiny-roberta' (roberta); "
+         "valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_out"),
+        (lambda c: c["models"]["tiny-llama"].update(sweep={"layers": [0, 3]}),
+         "models.tiny-llama.sweep.layers: layer 3 is beyond model 'tiny-llama' (layers 0..2)"),
+        (lambda c: c["models"]["tiny-llama"].update(sweep={"rates": [9], "rhos": [0.1]}),
+         "key 'models.tiny-llama.sweep': a model's sweep takes at most one of rates (legacy) or rhos"),
+        (lambda c: c["models"]["tiny-llama"].update(sweep={"rate": [9]}),
+         "key 'models.tiny-llama.sweep': Additional properties are not allowed ('rate' was unexpected)"),
+        (lambda c: c.update(cells={"tiny-gptj": ["fever"]}), "cells.tiny-gptj: 'fever' is not a configured dataset"),
+        (lambda c: c.update(robustness={"enabled": True, "cells": {"gptj": ["counterfact"]}}),
+         "robustness.cells.gptj: 'gptj' is not a configured model"),
+        (lambda c: c.update(robustness={"enabled": True, "draws": 0}),
+         "key 'robustness.draws': 0 is less than the minimum of 1"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(change, message):
@@ -135,6 +168,15 @@ def test_artifact_evaluation_config_lists_the_papers_published_configurations():
     assert len(expected) == 24 and listed == expected
 
 
+def test_paper_robustness_config_redraws_the_published_configurations_ten_times():
+    selected = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-selected.yaml")
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-robustness.yaml")
+    assert config["selected"] == selected["selected"]
+    assert config["robustness"] == {"enabled": True, "draws": 10, "top_k": 1}
+    assert len(sweep.robustness_cells(config)) == 24
+    assert sweep.robustness_cells(lf_config.load_config(REPO / "configs" / "paper.yaml")) == []
+
+
 def test_paper_figure_config_sweeps_six_matrix_types_and_fifteen_reductions():
     config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-figure.yaml")
     assert sweep.cells(config) == [("gptj", "counterfact")]
@@ -181,3 +223,99 @@ def test_memory_requests_follow_the_paper_models_size_and_dtype(tmp_path):
     assert resources.svd_mem_mb(config, "gptj", tmp_path) == 7000  # 16 B × 6.05 B / 28 = 3.46 GB
     # GPT-J's float16 branch has only pytorch_model.bin: the whole model in float32 plus its fp16 load.
     assert resources.svd_mem_mb(config, "gptj", tmp_path / "empty") == 43000
+
+
+def test_selected_entries_name_interventions_and_composites_with_their_own_targets():
+    from laserflow.edits import Composite
+    from laserflow.paths import edits_of, run_file
+
+    config = mutated(lambda c: c.update(selected={
+        "tiny-llama": {"counterfact": [
+            {"tau": "fc_in", "layer": 2, "rate": 9.9},
+            {"intervention": "zero", "tau": "fc_out", "layer": 0},
+            {"intervention": "prune", "tau": "fc_in", "layer": 1, "rho": 0.5},
+            {"composite": [{"tau": "fc_in", "layer": 2, "rate": 9.9}, {"intervention": "zero", "tau": "fc_out", "layer": 0}]},
+        ]},
+        "tiny-gptj": {"counterfact": [{"intervention": "zero", "tau": "fc_in", "layer": 1}]},
+    }))
+    lf_config.validate(config)
+    configurations = sweep.edits(config, "tiny-llama", "counterfact")
+    assert [run_file("tiny-llama", "counterfact", configuration) for configuration in configurations] == [
+        "results/tiny-llama/counterfact/runs/laser/fc_in/2/rate9.9.json",
+        "results/tiny-llama/counterfact/runs/zero/fc_out/0/none.json",
+        "results/tiny-llama/counterfact/runs/prune/fc_in/1/rho0.5.json",
+        "results/tiny-llama/counterfact/runs/composite/laser-fc_in-2-rate9.9+zero-fc_out-0-none.json",
+    ]
+    # A target's wildcards give back its edits; a composite's label names every edit.
+    assert [edits_of(run_key(configuration)) for configuration in configurations] == [
+        [configurations[0]], [configurations[1]], [configurations[2]], list(configurations[3].edits)]
+    assert configurations[3] == Composite((configurations[0], configurations[1]))
+    # Only single LASER edits compete in selection; a cell without one is evaluated without a selection.
+    assert [sweep.is_candidate(configuration) for configuration in configurations] == [True, False, False, False]
+    assert ("tiny-llama", "counterfact") in sweep.selected_cells(config)
+    assert ("tiny-gptj", "counterfact") not in sweep.selected_cells(config)
+
+
+def test_robustness_redraws_the_listed_cells_that_have_a_selection():
+    config = mutated(lambda c: c.update(
+        models={name: c["models"][name] for name in ("tiny-gptj", "tiny-llama")},
+        datasets=dict(c["datasets"], fever={"local": "fever.json"}),
+        cells={"tiny-gptj": ["counterfact", "fever"], "tiny-llama": ["counterfact"]},
+        selected={"tiny-gptj": {"fever": [{"intervention": "zero", "tau": "fc_in", "layer": 1}]}},
+        robustness={"enabled": True, "cells": {"tiny-gptj": ["counterfact", "fever"], "tiny-llama": ["fever"]}}))
+    lf_config.validate(config)
+    # tiny-gptj/fever has no LASER configuration and tiny-llama/fever does not run: both skipped.
+    assert sweep.robustness_cells(config) == [("tiny-gptj", "counterfact")]
+    config["robustness"].pop("cells")
+    assert sweep.robustness_cells(config) == [("tiny-gptj", "counterfact"), ("tiny-llama", "counterfact")]
+    config["robustness"]["enabled"] = False
+    assert sweep.robustness_cells(config) == []
+
+
+def test_a_models_sweep_overrides_the_global_grid_key_by_key():
+    config = mutated(lambda c: (c["models"]["tiny-roberta"].update(sweep={"layers": [0], "rhos": [0.5]}),
+                                c["models"]["tiny-llama"].update(sweep={"taus": ["fc_up"]})))
+    lf_config.validate(config)
+    labels = {model: [configuration.label for configuration in sweep.edits(config, model, "counterfact")]
+              for model in config["models"]}
+    assert labels["tiny-roberta"] == ["laser-fc_in-0-rho0.5", "laser-fc_out-0-rho0.5"]
+    assert labels["tiny-llama"] == [f"laser-fc_up-{layer}-{level}" for layer in (2, 1, 0) for level in ("rate9.9", "rate2")]
+    assert len(labels["tiny-gptj"]) == 3 * 2 * 2  # the global grid
+
+
+def test_config_check_lists_the_levels_that_keep_rank_0_where_shapes_are_known(tmp_path, capsys):
+    (tmp_path / "gqa").mkdir()
+    # A Llama-style config.json with grouped-query attention: k_proj and v_proj are 16 x 64.
+    (tmp_path / "gqa" / "config.json").write_text(
+        '{"model_type": "llama", "hidden_size": 64, "intermediate_size": 200, "num_attention_heads": 4, '
+        '"num_key_value_heads": 1}')
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "models": {"tiny-gptj": {"tiny": {"family": "gptj", "layers": 3, "hidden": 128, "intermediate": 512}},
+                   "gqa": {"path": str(tmp_path / "gqa"), "family": "llama", "layers": 2},
+                   "roberta": {"hub": "roberta-base", "revision": "main", "family": "roberta", "layers": 12},
+                   "later": {"hub": "someone/model", "revision": "main", "family": "llama", "layers": 2},
+                   "tiny-llama": {"tiny": {"family": "llama", "layers": 3}}},
+        "cells": {"tiny-gptj": ["counterfact"], "gqa": ["counterfact"], "roberta": ["counterfact"],
+                  "later": ["counterfact"]},
+        "sweep": {"taus": ["fc_in", "v_proj"], "layers": [0], "rates": [9.95, 9.5]},
+    }, sort_keys=False))
+    assert lf_config.main([str(REPO / "config.yaml"), str(overlay)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"{REPO / 'config.yaml'} + {overlay}: ok"
+    # int(128 · 0.005000000000000071) = int(64 · 0.005…) = 0; int(16 · 0.05) = 0; roberta-base's 768 keeps
+    # int(3.84) = 3 and int(38.4) = 38.
+    assert captured.err.splitlines() == [
+        "laserflow: warning: tiny-gptj: rate9.95 keeps rank 0 of fc_in (512x128, from its tiny spec): its jobs "
+        "write the zero matrix, as the original does",
+        "laserflow: warning: tiny-gptj: rate9.95 keeps rank 0 of v_proj (128x128, from its tiny spec): its jobs "
+        "write the zero matrix, as the original does",
+        f"laserflow: warning: gqa: rate9.95 keeps rank 0 of fc_in (200x64, from {tmp_path / 'gqa'}): its jobs "
+        "write the zero matrix, as the original does",
+        f"laserflow: warning: gqa: rate9.5 keeps rank 0 of v_proj (16x64, from {tmp_path / 'gqa'}): its jobs "
+        "write the zero matrix, as the original does",
+        f"laserflow: warning: gqa: rate9.95 keeps rank 0 of v_proj (16x64, from {tmp_path / 'gqa'}): its jobs "
+        "write the zero matrix, as the original does",
+        "laserflow: note: later: matrix shapes unknown before its jobs run: someone/model is not a known checkpoint "
+        "and resources/models/later has no snapshot yet; a level that keeps rank 0 shows in its job's log",
+    ]

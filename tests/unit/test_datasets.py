@@ -17,7 +17,8 @@ from laserflow.data.bigbench import task_json_splits
 from laserflow.data.catalog import DATASETS, PROFESSIONS
 from laserflow.data.hotpotqa import hotpotqa_items
 from laserflow.data.hub import fetch_configured, fetch_hub_dataset
-from laserflow.io import LaserflowError, read_json, read_jsonl
+from laserflow.data.local import read_raw
+from laserflow.io import LaserflowError, read_json, read_jsonl, sha256_file, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -185,7 +186,9 @@ def test_task_json_rows_equal_the_tasksource_rows_of_the_same_examples(name):
     assert len(converted) == len({json.dumps(example) for example in task["examples"]})  # duplicates dropped
     assert all(row in tasksource for row in converted)
     items = demo(name, f"{name}_task.json")
-    assert {item["split"] for item in items} == {"task_json"}
+    # Each item keeps the split of BIG-bench's seed-42 split it came from, validation first.
+    kept = [split for split in ("validation", "train") for _, row in splits[split] if len(row["targets"]) == 1]
+    assert [item["split"] for item in items] == kept and set(kept) == {"validation", "train"}
 
 
 def test_task_json_formatting_follows_bigbench():
@@ -335,3 +338,73 @@ def test_an_unreachable_hub_names_the_dataset_and_the_local_alternative(tmp_path
     assert line.startswith("laserflow: error: dataset EleutherAI/fever@main: the hub is unreachable (")
     assert line.endswith("); fetch it where the hub is reachable and point the dataset's 'local' key at the raw JSON")
     assert [path.name for path in tmp_path.iterdir() if path.name != "hf"] == []
+
+
+def write_layouts(raw: dict, root: Path) -> dict[str, Path]:
+    """A hub file's rows written in each local layout: per-split JSON Lines, per-split Parquet in
+    two shards named as the hub names them, and a datasets save_to_disk folder."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    layouts = {layout: root / layout for layout in ("jsonl", "parquet", "save_to_disk")}
+    for split, rows in raw["splits"].items():
+        write_jsonl(layouts["jsonl"] / f"{split}.jsonl", rows)
+        layouts["parquet"].mkdir(parents=True, exist_ok=True)
+        for shard, part in enumerate((rows[:len(rows) // 2], rows[len(rows) // 2:])):
+            pq.write_table(pa.Table.from_pylist(part), layouts["parquet"] / f"{split}-{shard:05d}-of-00002.parquet")
+    datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in raw["splits"].items()}
+                         ).save_to_disk(str(layouts["save_to_disk"]))
+    return layouts
+
+
+@pytest.mark.parametrize("name", sorted(RAW_FILES))
+def test_local_copies_in_the_hubs_layouts_give_the_items_of_the_hub_rows(name, tmp_path):
+    layouts = write_layouts(read_json(DEMO / RAW_FILES[name]), tmp_path)
+    for layout, path in layouts.items():
+        raw, files = read_raw(name, path)
+        items = hotpotqa_items(raw, str(path), words_and_bos) if name == "hotpotqa" else build_items(name, raw, str(path))
+        assert items == demo(name), layout
+        # Every file read, with its sha256.
+        assert files == {str(file): sha256_file(file) for file in sorted(path.rglob("*")) if file.is_file()}, layout
+
+
+def test_preparing_a_local_copy_records_the_sha256_of_every_file_read(tmp_path):
+    layouts = write_layouts(read_json(DEMO / "fever.json"), tmp_path)
+    out, record = tmp_path / "fever.jsonl", tmp_path / "fever.source.json"
+    assert prepare_dataset("fever", layouts["parquet"], out, source_path=record) == 82
+    assert read_jsonl(out) == demo("fever")
+    shards = [layouts["parquet"] / f"{split}-{shard:05d}-of-00002.parquet"
+              for split in ("paper_dev", "paper_test") for shard in (0, 1)]
+    assert read_json(record) == {"source": str(layouts["parquet"]),
+                                 "files": {str(shard): sha256_file(shard) for shard in shards}}
+    prepare_dataset("fever", DEMO / "fever.json", out, source_path=record)
+    assert read_json(record)["files"] == {str(DEMO / "fever.json"): sha256_file(DEMO / "fever.json")}
+
+
+def test_a_local_copy_in_no_known_layout_is_one_line(tmp_path):
+    layouts = write_layouts(read_json(DEMO / "fever.json"), tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (layouts["jsonl"] / "paper_dev-00001-of-00002.parquet").write_bytes(
+        (layouts["parquet"] / "paper_dev-00000-of-00002.parquet").read_bytes())
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "paper_dev.parquet").write_text("not parquet")
+    cases = [
+        ("fever", empty, f"{empty}: no per-split *.jsonl or *.parquet files (e.g. validation.jsonl, "
+                         "train-00000-of-00001.parquet) and no datasets save_to_disk folder (dataset_dict.json)"),
+        ("fever", layouts["jsonl"], f"{layouts['jsonl']}: split paper_dev has both .jsonl and .parquet files; "
+                                    "keep one format"),
+        ("fever", layouts["save_to_disk"] / "paper_dev",
+         f"{layouts['save_to_disk'] / 'paper_dev'}: a datasets save_to_disk folder of one split; save the "
+         "DatasetDict of its splits (it writes dataset_dict.json)"),
+        ("counterfact", layouts["jsonl"], f"{layouts['jsonl']}: a directory; dataset counterfact is read from one "
+                                          "JSON file"),
+    ]
+    for name, path, message in cases:
+        with pytest.raises(LaserflowError) as err:
+            read_raw(name, path)
+        assert str(err.value) == message
+    with pytest.raises(LaserflowError) as err:
+        read_raw("fever", tmp_path / "broken")
+    assert str(err.value).startswith(f"{tmp_path / 'broken' / 'paper_dev.parquet'}: not a readable Parquet file (")

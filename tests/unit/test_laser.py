@@ -9,7 +9,8 @@ import torch
 from laserflow.edits import Edit, Level
 from laserflow.families import FAMILIES, detect_family
 from laserflow.io import LaserflowError
-from laserflow.laser import apply_edits, edited_weight, randomized_low_rank, svd_factors, truncate
+from laserflow import laser
+from laserflow.laser import apply_edits, edited_weight, randomized_low_rank, restore, svd_factors, truncate
 from laserflow.models import load_model
 
 PAPER_RATES = [1.0, 2.0, 4.0, 6.0, 8.0, 9.0, 9.5, 9.9, 9.95]
@@ -142,7 +143,6 @@ def test_bad_edits_are_one_line_errors_and_leave_the_model_intact(tiny_models):
         (Edit("laser", "fc_up", 0, Level(rate=9.0)),
          "matrix type 'fc_up' is not defined for the roberta family; valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_out"),
         (Edit("laser", "fc_in", 3, Level(rate=9.0)), "layer 3 is outside the model's layers 0..2"),
-        (Edit("laser", "fc_in", 0, Level(rho=0.001)), "rho0.001 keeps rank 0 of a 256x128 matrix; choose a larger fraction"),
     ]
     for edit, message in cases:
         with pytest.raises(LaserflowError) as err:
@@ -160,6 +160,65 @@ def test_a_mapping_that_selects_no_parameter_is_reported(tiny_models):
         "matrix type 'fc_in' at layer 0 selects no parameter: the model has no "
         "'model.layers.0.mlp.gate_proj.weight' (llama family mapping)"
     )
+
+
+@pytest.mark.parametrize("svd_mode", ["exact", "randomized"])
+def test_rank_0_is_the_product_of_the_originals_empty_factors(svd_mode):
+    weight = torch.randn(512, 128, generator=torch.Generator().manual_seed(0))
+    U, S, V = torch.svd_lowrank(weight, q=0, niter=2)  # the original's call: rate 9.95 keeps int(0.64) = 0
+    assert (U.shape, S.shape, V.shape) == ((512, 0), (0,), (128, 0))
+    edited = edited_weight(weight, Edit("laser", "fc_in", 0, Level(rate=9.95)), svd_mode=svd_mode)
+    assert torch.equal(edited, U @ torch.diag(S) @ V.T) and edited.shape == (512, 128)
+
+
+@pytest.mark.parametrize("svd_mode", ["exact", "randomized"])
+def test_a_level_keeping_rank_0_scores_exactly_as_the_zero_intervention(tiny_models, demo_items, tmp_path, caplog,
+                                                                         monkeypatch, svd_mode):
+    from laserflow.evaluate import run_configuration
+    from laserflow.io import read_jsonl, write_jsonl
+    from laserflow.settings import EvaluationPaths, EvaluationSettings, ScoringOptions, SvdSettings
+
+    monkeypatch.setattr(laser, "_warned_rank_zero", set())
+    dataset = tmp_path / "counterfact.jsonl"
+    write_jsonl(dataset, demo_items[:30])
+    settings = EvaluationSettings("tiny", "counterfact", scoring=ScoringOptions(batch_size=8, show_progress=False),
+                                  svd=SvdSettings(mode=svd_mode))
+    results = {}
+    # rate 9.95 keeps int(128 · 0.005000000000000071) = 0 of the 256x128 fc_in matrix.
+    for edit in (Edit("laser", "fc_in", 1, Level(rate=9.95)), Edit("zero", "fc_in", 1, None)):
+        paths = EvaluationPaths(str(tiny_models["gptj"]), str(dataset), str(tmp_path / f"{edit.intervention}.json"),
+                                str(tmp_path / f"{edit.intervention}.items.jsonl.gz"))
+        results[edit.intervention] = (run_configuration(settings, [edit], paths), read_jsonl(paths.records))
+    (laser_summary, laser_records), (zero_summary, zero_records) = results["laser"], results["zero"]
+    assert laser_records == zero_records
+    assert laser_summary["metrics"] == zero_summary["metrics"]
+    assert laser_summary["edits"][0]["matrices"] == {"transformer.h.1.mlp.fc_in.weight": {"shape": [256, 128],
+                                                                                         "kept_rank": 0}}
+    assert "matrices" not in zero_summary["edits"][0]
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == ["rate9.95 keeps rank 0 of transformer.h.1.mlp.fc_in.weight (256x128): writing the zero "
+                        "matrix, as the original does"]
+
+
+def test_kept_ranks_are_recorded_per_matrix_and_warned_once_per_job(tiny_models, caplog, monkeypatch):
+    from laserflow.laser import describe_edits
+
+    monkeypatch.setattr(laser, "_warned_rank_zero", set())
+    model, _, family = load_model(tiny_models["llama"])
+    before = {name: param.detach().clone() for name, param in model.named_parameters()}
+    edits = [Edit("laser", "mlp", 0, Level(rho=0.005)), Edit("prune", "fc_in", 2, Level(rate=5.0))]
+    for _ in range(2):
+        restore(model, apply_edits(model, family, edits))
+    assert all(torch.equal(param.detach(), before[name]) for name, param in model.named_parameters())
+    # int(128 · 0.005) = 0: each of the three MLP matrices (narrow side 128) keeps rank 0.
+    assert describe_edits(model, family, edits) == [
+        {"intervention": "laser", "tau": "mlp", "layer": 0, "level": "rho0.005", "rho": 0.005, "matrices": {
+            "model.layers.0.mlp.gate_proj.weight": {"shape": [256, 128], "kept_rank": 0},
+            "model.layers.0.mlp.up_proj.weight": {"shape": [256, 128], "kept_rank": 0},
+            "model.layers.0.mlp.down_proj.weight": {"shape": [128, 256], "kept_rank": 0}}},
+        {"intervention": "prune", "tau": "fc_in", "layer": 2, "level": "rate5", "rho": 0.5, "rate": 5.0},
+    ]
+    assert len([record for record in caplog.records if record.levelname == "WARNING"]) == 3
 
 
 def test_family_detection_from_model_config():

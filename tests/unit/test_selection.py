@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from laserflow.io import LaserflowError
-from laserflow.selection import baselines, select_best, selection, split_metrics, validation_size
+from laserflow.selection import baselines, rank_candidates, select_best, selection, split_metrics, validation_size
 
 
 def summary(tau, layer, level, val_acc, val_loss, test_acc=50.0, test_loss=1.0, intervention="laser"):
@@ -29,6 +29,14 @@ def test_higher_accuracy_wins_over_lower_loss_and_the_first_wins_full_ties():
             summary("fc_in", 1, "rate2", 45.0, 3.0)]
     assert select_best(runs) == 2
     assert select_best(runs[:2]) == 0
+
+
+def test_candidates_rank_in_the_selection_rules_order():
+    runs = [summary("fc_in", 2, "rate9.9", 40.0, 2.0), summary("fc_out", 2, "rate9.9", 45.0, 3.0),
+            summary("fc_in", 1, "rate2", 40.0, 1.0), summary("fc_out", 1, "rate2", 40.0, 2.0)]
+    # 45 first; then the three at 40 by loss (1.0, then 2.0 twice in sweep order).
+    assert rank_candidates(runs) == [1, 2, 0, 3]
+    assert select_best(runs) == rank_candidates(runs)[0]
 
 
 def test_selection_reports_test_numbers_and_ignores_other_interventions():

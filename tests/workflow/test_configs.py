@@ -51,6 +51,17 @@ def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configu
     assert "evaluate_layer" not in counts and "evaluate_chosen" not in counts  # listed configurations, no search
 
 
+def test_the_robustness_config_redraws_the_published_configurations(repo, planned_jobs, tmp_path):
+    result = dry_run(repo, tmp_path / "redrawn", "configs/paper.yaml", "configs/paper-robustness.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = planned_jobs(result.stdout + result.stderr)
+    # The published configurations (as configs/paper-selected.yaml) and one robustness job per cell,
+    # each the exact SVD and 10 draws: 24 × 11 evaluations.
+    assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (24, 24, 19)
+    assert (counts["robustness"], counts["robustness_table"], counts["robustness_figure"]) == (24, 1, 1)
+    assert "robustness" not in planned_jobs(dry_run(repo, tmp_path / "plain", "configs/paper.yaml").stdout)
+
+
 def test_the_figure_config_runs_one_cell_and_fetches_only_what_it_needs(repo, planned_jobs, tmp_path):
     result = dry_run(repo, tmp_path, "configs/paper.yaml", "configs/paper-figure.yaml")
     assert result.returncode == 0, result.stderr[-2000:]

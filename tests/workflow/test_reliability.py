@@ -81,8 +81,10 @@ def test_rerunning_a_configuration_gives_identical_files(reference):
 
 def test_a_result_file_says_how_it_was_made(reference):
     summary = read_json(reference / "results/gptj/counterfact/runs/laser/fc_out/0/rate2.json")
+    # fc_out is 64x128: rate 2 keeps int(64 · 0.8) = 51.
     assert summary["edits"] == [{"intervention": "laser", "tau": "fc_out", "layer": 0, "level": "rate2",
-                                 "rho": 0.8, "rate": 2.0}]
+                                 "rho": 0.8, "rate": 2.0, "matrices": {
+                                     "transformer.h.0.mlp.fc_out.weight": {"shape": [64, 128], "kept_rank": 51}}}]
     assert summary["svd"] == {"mode": "exact", "seed": 0}
     provenance = summary["provenance"]
     assert provenance["model"]["source"]["tiny"]["family"] == "gptj"
@@ -92,6 +94,7 @@ def test_a_result_file_says_how_it_was_made(reference):
     assert weights["model.safetensors"] == sha256_file(reference / "resources/models/gptj/model.safetensors")
     assert provenance["dataset"]["source"] == {"local": "counterfact.json", "size_mismatch": "error"}
     assert provenance["dataset"]["processed_sha256"] == sha256_file(reference / "resources/data/counterfact.jsonl")
+    assert provenance["dataset"]["raw_files"] == {"counterfact.json": sha256_file(reference / "counterfact.json")}
     assert provenance["svd_files"] == ["resources/svd/gptj/fc_out/0.pt"]
     assert provenance["device"] == "cpu" and provenance["dtype"] == "float32"
     assert provenance["activation"] == "gelu_pytorch_tanh"  # evaluation.fused_gelu defaults to true

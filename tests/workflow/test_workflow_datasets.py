@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from laserflow.data.prepare import build_items
-from laserflow.io import read_json, read_jsonl
+from laserflow.io import read_json, read_jsonl, sha256_file
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 MODELS = {
@@ -20,7 +20,7 @@ MODELS = {
 }
 DATASETS = {
     "hotpotqa": {"local": str(DEMO / "hotpotqa.json"), "answer_tokenizer": "llama"},
-    "fever": {"local": str(DEMO / "fever.json"), "expected_items": 82},
+    "fever": {"local": "fever-parquet", "expected_items": 82},  # the hub's per-split Parquet files
     "bios_profession": {"local": str(DEMO / "bias_in_bios.json")},
     "bigbench_epistemic": {"local": str(DEMO / "bigbench_epistemic_task.json")},  # BIG-bench's task.json
 }
@@ -38,7 +38,13 @@ def write_config(workdir, datasets):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, snakemake):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     workdir = tmp_path_factory.mktemp("datasets")
+    (workdir / "fever-parquet").mkdir()
+    for split, rows in read_json(DEMO / "fever.json")["splits"].items():
+        pq.write_table(pa.Table.from_pylist(rows), workdir / "fever-parquet" / f"{split}-00000-of-00001.parquet")
     write_config(workdir, DATASETS)
     snakemake(workdir)
     return workdir
@@ -49,9 +55,16 @@ def test_each_dataset_is_prepared_from_its_raw_source(workdir):
     # The answer filter ran with the configured model's tokenizer.
     assert hotpotqa == build_items("hotpotqa", read_json(DEMO / "hotpotqa.json"), "hotpotqa.json",
                                    workdir / "resources/models/llama")
-    assert len(read_jsonl(workdir / "resources/data/fever.jsonl")) == 82
+    # FEVER from the hub's Parquet layout: the items of the hub rows, each file's sha256 in provenance.
+    assert read_jsonl(workdir / "resources/data/fever.jsonl") == build_items(
+        "fever", read_json(DEMO / "fever.json"), "fever.json")
+    shards = {f"fever-parquet/{split}-00000-of-00001.parquet": sha256_file(
+        workdir / f"fever-parquet/{split}-00000-of-00001.parquet") for split in ("paper_dev", "paper_test")}
+    for model in MODELS:
+        assert read_json(workdir / f"results/{model}/fever/base.json")["provenance"]["dataset"]["raw_files"] == shards
     epistemic = read_jsonl(workdir / "resources/data/bigbench_epistemic.jsonl")
-    assert len(epistemic) == 20 and {item["split"] for item in epistemic} == {"task_json"}
+    # BIG-bench's seed-42 split of the 20 examples: the last max(int(0.2 n), 16) validate.
+    assert [item["split"] for item in epistemic] == ["validation"] * 16 + ["train"] * 4
 
 
 def test_each_family_scores_each_dataset_by_its_protocol(workdir):

@@ -25,8 +25,9 @@ Two raw sources are accepted:
   * splits: the examples are shuffled with ``random.seed(42); random.shuffle`` and the last
     ``max(int(0.2 n), 16)`` form validation, the rest train (epistemic: 400 + 1,600).
 
-  Items from this source have ``split`` "task_json". Their order reproduces that code
-  (validation then train); it was not checked against the tasksource parquet files.
+  Items from this source keep the split of the seed-42 split they fall in (``validation`` or
+  ``train``), as tasksource rows do. Their order reproduces that code (validation then train);
+  it was not checked against the tasksource parquet files.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def bigbench_rows(raw: Any, source: str, info: DatasetInfo) -> list[tuple[str, s
     """(split, location, row) in item order, from a tasksource file or a task.json."""
     if isinstance(raw, dict) and "examples" in raw:
         splits = task_json_splits(raw, source, info)
-        return [("task_json", f"{source}: example {number}", row) for split in info.splits
+        return [(split, f"{source}: example {number}", row) for split in info.splits
                 for number, row in splits[split]]
     splits = hub_splits(raw, source, info.splits)
     return [(split, where(source, split, number), row) for split in info.splits

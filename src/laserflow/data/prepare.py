@@ -1,5 +1,7 @@
 """Dataset preparation: a raw source becomes canonical JSON Lines in the protocol's order (see
-``catalog``), checked against the dataset's known size."""
+``catalog``), checked against the dataset's known size, with a source record beside it: the raw
+source and the sha256 of every file read (``{"source": ..., "files": {path: sha256}}``), which
+evaluation copies into each result's provenance."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import logging
 import os
 from typing import Any
 
-from ..io import LaserflowError, read_json, write_jsonl
+from ..io import LaserflowError, write_json, write_jsonl
+from .local import read_raw
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +51,30 @@ def build_items(name: str, raw: Any, source: str, answer_tokenizer: str | os.Pat
 
 def prepare_dataset(name: str, raw_path: str | os.PathLike, out_path: str | os.PathLike,
                     expected_items: int | None = None, size_mismatch: str = "error",
-                    answer_tokenizer: str | os.PathLike | None = None) -> int:
-    """Write the items of a raw source as JSON Lines (atomically); returns the item count."""
-    items = build_items(name, read_json(raw_path), str(raw_path), answer_tokenizer)
+                    answer_tokenizer: str | os.PathLike | None = None,
+                    source_path: str | os.PathLike | None = None) -> int:
+    """Write the items of a raw source (a file or a local copy, ``laserflow.data.local``) as JSON
+    Lines and, given ``source_path``, its source record (both atomically); returns the item count."""
+    raw, files = read_raw(name, raw_path)
+    items = build_items(name, raw, str(raw_path), answer_tokenizer)
     check_size(name, len(items), expected_items, size_mismatch)
     write_jsonl(out_path, items)
-    log.info("%s: %d items from %s", name, len(items), raw_path)
+    if source_path is not None:
+        write_json(source_path, {"source": str(raw_path), "files": files})
+    log.info("%s: %d items from %s (%d files)", name, len(items), raw_path, len(files))
     return len(items)
 
 
 def prepare_configured(name: str, spec: dict, raw_path: str | os.PathLike, out_path: str | os.PathLike,
-                       answer_tokenizer: str | os.PathLike | None = None) -> int:
+                       answer_tokenizer: str | os.PathLike | None = None,
+                       source_path: str | os.PathLike | None = None) -> int:
     """``prepare_dataset`` as the dataset's config ``spec`` says; the expected size defaults to the
     catalog's known size when the source is the real one (a URL or the hub)."""
     from .catalog import dataset_info
 
     known = dataset_info(name).expected_items if "url" in spec or "hub" in spec else None
     return prepare_dataset(name, raw_path, out_path, spec.get("expected_items", known),
-                           spec.get("size_mismatch", "error"), answer_tokenizer)
+                           spec.get("size_mismatch", "error"), answer_tokenizer, source_path)
 
 
 def raw_items(name: str, raw_path: str | os.PathLike) -> list[dict]:
@@ -73,7 +82,7 @@ def raw_items(name: str, raw_path: str | os.PathLike) -> list[dict]:
     the demo's tiny tokenizers are trained on, which HotPotQA's own filter then needs."""
     from . import hotpotqa
 
-    raw = read_json(raw_path)
+    raw, _ = read_raw(name, raw_path)
     if name == "hotpotqa":
         return hotpotqa.hotpotqa_items(raw, str(raw_path), lambda answer: 0)
     return build_items(name, raw, str(raw_path))
