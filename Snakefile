@@ -18,6 +18,8 @@ include: "rules/models.smk"
 include: "rules/sweep.smk"
 include: "rules/select.smk"
 include: "rules/report.smk"
+include: "rules/compose.smk"
+include: "rules/analysis.smk"
 
 
 # On a cluster (profiles/slurm) these run on the head node: downloads need its internet access,
@@ -35,6 +37,10 @@ localrules:
     sweep_figure,
     heatmap_figure,
     bars_figure,
+    composition_figure,
+    composition_table,
+    analysis_figure,
+    corrections_table,
 
 
 rule all:
@@ -42,5 +48,7 @@ rule all:
     input:
         tables=report_tables(),
         figures=figures(),
+        compose=compose_targets(),
+        analysis=analysis_targets(),
     message:
         "every table and figure is up to date"

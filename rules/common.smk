@@ -184,3 +184,101 @@ def figures():
         for name in ("sweep", "val_heatmap")
         for ext in ("png", "pdf")
     ] + [paths.FIGURE.format(name="table1_bars", ext=ext) for ext in ("png", "pdf")]
+
+
+# ---------------------------------------------------------------- composition and analysis
+
+
+COMPOSE_CELLS = sweep.block_cells(config, "compose")
+ANALYSIS_CELLS = sweep.block_cells(config, "analysis")
+
+
+def compose_svd_files(wildcards):
+    """The cached exact SVD of every matrix the composition may edit."""
+    plan = sweep.ComposePlan.from_config(config, wildcards.model)
+    return [
+        paths.SVD.format(model=wildcards.model, tau=tau, layer=layer)
+        for tau, layer in plan.matrices
+    ]
+
+
+def compose_plan(wildcards):
+    return sweep.ComposePlan.from_config(config, wildcards.model).as_dict()
+
+
+def compose_mem_mb(wildcards, input):
+    """Re-evaluated once the SVD files exist."""
+    return lf_resources.compose_mem_mb(config, wildcards.model, input.svd)
+
+
+def compose_files(pattern):
+    """``pattern`` formatted for every composed cell."""
+    return [
+        paths.cell_file(pattern, model, dataset) for model, dataset in COMPOSE_CELLS
+    ]
+
+
+def compose_targets():
+    """The composition table and each composed cell's figure (none when compose is off)."""
+    if not COMPOSE_CELLS:
+        return []
+    return [
+        paths.TABLE.format(name="composition", ext=ext) for ext in ("csv", "md", "tex")
+    ] + [
+        paths.CELL_FIGURE.format(
+            model=model, dataset=dataset, name="composition", ext=ext
+        )
+        for model, dataset in COMPOSE_CELLS
+        for ext in ("png", "pdf")
+    ]
+
+
+def analysis_svd_files(wildcards):
+    """The cached exact SVD of the analysed matrix: the configured one, or every matrix the cell's
+    sweep truncates (the selected one is among them; which one is known only after selection).
+    """
+    edit = sweep.analysis_edit(config)
+    matrices = (
+        [(edit.tau, edit.layer)]
+        if edit
+        else sweep.laser_matrices(config, wildcards.model, wildcards.dataset)
+    )
+    return [
+        paths.SVD.format(model=wildcards.model, tau=tau, layer=layer)
+        for tau, layer in matrices
+    ]
+
+
+def analysis_selection(wildcards):
+    """The cell's selection, when the analysed configuration is the selected one."""
+    if sweep.analysis_edit(config):
+        return []
+    return paths.cell_file(paths.SELECTION, wildcards.model, wildcards.dataset)
+
+
+def analysis_params(wildcards):
+    """The analysis block's values the job uses (the table's row count is not one)."""
+    spec = config["analysis"]
+    return {key: spec[key] for key in ("configuration", "shares", "generic_top")}
+
+
+def analysis_mem_mb(wildcards, input):
+    """Re-evaluated once the model, dataset and SVD files exist."""
+    return lf_resources.analysis_mem_mb(
+        config, wildcards.model, input.model, input.dataset, input.svd
+    )
+
+
+def analysis_targets():
+    """Each analysed cell's figure and table of corrected items (none when analysis is off)."""
+    return [
+        paths.CELL_FIGURE.format(model=model, dataset=dataset, name="analysis", ext=ext)
+        for model, dataset in ANALYSIS_CELLS
+        for ext in ("png", "pdf")
+    ] + [
+        paths.CELL_TABLE.format(
+            model=model, dataset=dataset, name="corrections", ext=ext
+        )
+        for model, dataset in ANALYSIS_CELLS
+        for ext in ("csv", "md", "tex")
+    ]

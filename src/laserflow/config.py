@@ -10,7 +10,7 @@ import yaml
 from .families import family_by_name
 from .io import LaserflowError
 from .paths import run_key
-from .sweep import cells, levels, layers, model_info, selected_edits
+from .sweep import ComposePlan, analysis_edit, block_cells, cells, levels, layers, model_info, selected_edits
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
 
@@ -78,22 +78,30 @@ def check(config: dict, source: str = "config") -> None:
     except LaserflowError as err:
         raise LaserflowError(f"{source}: sweep: {err}") from None
     for name in dict.fromkeys(model for model, _ in cells(config)):
-        info = model_info(config, name)
-        family = family_by_name(info.family)
-        for tau in config["sweep"]["taus"]:
-            if tau not in family.taus:
-                raise LaserflowError(
-                    f"{source}: sweep.taus: '{tau}' is not a matrix type of model '{name}' "
-                    f"({info.family}); valid: {', '.join(family.taus)}"
-                )
-        for layer in layers(config, name):
-            if layer >= info.layers:
-                raise LaserflowError(
-                    f"{source}: sweep.layers: layer {layer} is beyond model '{name}' "
-                    f"(layers 0..{info.layers - 1})"
-                )
+        check_matrices(config, name, f"{source}: sweep.taus", config["sweep"]["taus"],
+                       f"{source}: sweep.layers", layers(config, name))
     check_datasets(config, source)
     check_selected(config, source)
+    check_compose(config, source)
+    check_analysis(config, source)
+
+
+def check_matrices(config: dict, model: str, taus_key: str, taus, layers_key: str, layer_list) -> None:
+    """Each τ is a matrix type of the model's family and each layer one of its layers; the error
+    names the key (``taus_key``, ``layers_key``: "<file>: <key>")."""
+    info = model_info(config, model)
+    family = family_by_name(info.family)
+    for tau in taus:
+        if tau not in family.taus:
+            raise LaserflowError(
+                f"{taus_key}: '{tau}' is not a matrix type of model '{model}' "
+                f"({info.family}); valid: {', '.join(family.taus)}"
+            )
+    for layer in layer_list:
+        if layer >= info.layers:
+            raise LaserflowError(
+                f"{layers_key}: layer {layer} is beyond model '{model}' (layers 0..{info.layers - 1})"
+            )
 
 
 def check_datasets(config: dict, source: str = "config") -> None:
@@ -111,16 +119,18 @@ def check_datasets(config: dict, source: str = "config") -> None:
             )
 
 
-def check_cells(config: dict, source: str = "config") -> None:
-    """Each ``cells`` entry names a configured model and datasets, none twice."""
-    for model, datasets in config.get("cells", {}).items():
+def check_cells(config: dict, source: str = "config", key: str = "cells") -> None:
+    """Each entry of a cells mapping (``cells``, ``compose.cells``, ``analysis.cells``) names a
+    configured model and datasets, none twice."""
+    chosen = config.get("cells", {}) if key == "cells" else config[key.split(".")[0]].get("cells", {})
+    for model, datasets in chosen.items():
         if model not in config["models"]:
-            raise LaserflowError(f"{source}: cells.{model}: '{model}' is not a configured model")
+            raise LaserflowError(f"{source}: {key}.{model}: '{model}' is not a configured model")
         for dataset in datasets:
             if dataset not in config["datasets"]:
-                raise LaserflowError(f"{source}: cells.{model}: '{dataset}' is not a configured dataset")
+                raise LaserflowError(f"{source}: {key}.{model}: '{dataset}' is not a configured dataset")
         if len(set(datasets)) != len(datasets):
-            raise LaserflowError(f"{source}: cells.{model}: a dataset is listed twice")
+            raise LaserflowError(f"{source}: {key}.{model}: a dataset is listed twice")
 
 
 def check_selected(config: dict, source: str = "config") -> None:
@@ -149,6 +159,40 @@ def check_selected(config: dict, source: str = "config") -> None:
             keys = [tuple(run_key(edit).values()) for edit in selected_edits(config, model, dataset)]
             if len(set(keys)) != len(keys):
                 raise LaserflowError(f"{where}: a configuration is listed twice")
+
+
+def increasing(values) -> bool:
+    return all(later > earlier for earlier, later in zip(values, values[1:]))
+
+
+def check_compose(config: dict, source: str = "config") -> None:
+    """The composed cells, τ and layers exist; the steps rise strictly from 0; no layer twice."""
+    spec = config["compose"]
+    check_cells(config, source, "compose.cells")
+    steps = spec["steps"]
+    if steps[0] != 0 or not increasing(steps):
+        raise LaserflowError(f"{source}: compose.steps: {steps} must rise strictly from 0 (the unmodified matrix)")
+    if spec["layers"] != "all" and len(set(spec["layers"])) != len(spec["layers"]):
+        raise LaserflowError(f"{source}: compose.layers: a layer is listed twice")
+    if len(set(spec["taus"])) != len(spec["taus"]):
+        raise LaserflowError(f"{source}: compose.taus: a matrix type is listed twice")
+    for model in dict.fromkeys(model for model, _ in block_cells(config, "compose")):
+        check_matrices(config, model, f"{source}: compose.taus", spec["taus"],
+                       f"{source}: compose.layers", ComposePlan.from_config(config, model).layers)
+
+
+def check_analysis(config: dict, source: str = "config") -> None:
+    """The analysed cells exist, a given configuration fits each analysed model, the shares rise."""
+    spec = config["analysis"]
+    check_cells(config, source, "analysis.cells")
+    if not increasing(spec["shares"]):
+        raise LaserflowError(f"{source}: analysis.shares: {spec['shares']} must rise strictly")
+    edit = analysis_edit(config)
+    if edit is None:
+        return
+    for model in dict.fromkeys(model for model, _ in block_cells(config, "analysis")):
+        check_matrices(config, model, f"{source}: analysis.configuration.tau", [edit.tau],
+                       f"{source}: analysis.configuration.layer", [edit.layer])
 
 
 def main(argv: list[str] | None = None) -> int:

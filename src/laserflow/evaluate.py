@@ -50,25 +50,49 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+def load_job(settings: EvaluationSettings, model_dir: str, dataset: str):
+    """A job's items, its model, tokenizer and family loaded as the settings say, and the scoring
+    options with the batch size resolved for the model's device."""
+    items = read_jsonl(dataset)
+    if not items:
+        raise LaserflowError(f"{dataset}: the dataset has no items")
+    model, tokenizer, family = load_model(model_dir, dtype=settings.dtype, device=settings.device,
+                                          fused_gelu=settings.fused_gelu)
+    scoring = replace(settings.scoring, batch_size=resolve_batch_size(settings.scoring.batch_size,
+                                                                      next(model.parameters()).device))
+    return items, model, tokenizer, family, scoring
+
+
+def job_provenance(settings: EvaluationSettings, model, target: str, manifest: str | None, dataset: str,
+                   svd_files: list[str]) -> dict:
+    """Where a result comes from: the model's source and weight hashes, the dataset's source and
+    sha256, the SVD files used, device, dtype, activation, threads and software versions."""
+    return {
+        "target": str(target),
+        "model": {"source": settings.model_source, "weights": read_json(manifest)["files"] if manifest else None},
+        "dataset": {"source": settings.dataset_source, "processed_sha256": sha256_file(dataset)},
+        "svd_files": svd_files,
+        "device": str(next(model.parameters()).device),
+        "dtype": settings.dtype,
+        "activation": model_activation(model),
+        "threads": torch.get_num_threads(),
+        "software": software_versions(),
+    }
+
+
 def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: EvaluationPaths) -> dict:
     """Evaluate the base model (no edits) or one configuration; write per-item records and a summary.
 
     The summary is deterministic for the same inputs on the same machine except its ``timing``.
     """
     started = time.perf_counter()
-    items = read_jsonl(paths.dataset)
-    if not items:
-        raise LaserflowError(f"{paths.dataset}: the dataset has no items")
-    model, tokenizer, family = load_model(paths.model, dtype=settings.dtype, device=settings.device,
-                                          fused_gelu=settings.fused_gelu)
+    items, model, tokenizer, family, scoring = load_job(settings, paths.model, paths.dataset)
     load_seconds = time.perf_counter() - started
     svd = settings.svd or SvdSettings()
     apply_edits(model, family, edits, load_svd_cache(paths.svd) if svd.mode == "exact" else None, svd.mode, svd.seed)
     edited = time.perf_counter()
     log.info("%s on %s: %s; scoring %d items", settings.model, settings.dataset,
              [edit.describe() for edit in edits] or "base model", len(items))
-    scoring = replace(settings.scoring, batch_size=resolve_batch_size(settings.scoring.batch_size,
-                                                                      next(model.parameters()).device))
     records = score_items(model, tokenizer, family, items, scoring, dataset=settings.dataset)
     n_val = validation_size(len(records), settings.val_fraction)
     metrics = split_metrics(records, n_val)
@@ -87,18 +111,8 @@ def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: Ev
         "n_val": n_val,
         "metrics": metrics,
         "items_file": Path(paths.records).name,
-        "provenance": {
-            "target": str(paths.summary),
-            "model": {"source": settings.model_source,
-                      "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
-            "dataset": {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)},
-            "svd_files": list(paths.svd) if uses_svd and svd.mode == "exact" else [],
-            "device": str(next(model.parameters()).device),
-            "dtype": settings.dtype,
-            "activation": model_activation(model),
-            "threads": torch.get_num_threads(),
-            "software": software_versions(),
-        },
+        "provenance": job_provenance(settings, model, paths.summary, paths.manifest, paths.dataset,
+                                     list(paths.svd) if uses_svd and svd.mode == "exact" else []),
         "timing": {
             "load_seconds": round(load_seconds, 3),
             "edit_seconds": round(edited - started - load_seconds, 3),

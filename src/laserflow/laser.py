@@ -120,3 +120,11 @@ def apply_edits(
             with torch.no_grad():
                 param.data.copy_(new.to(device=param.device, dtype=param.dtype))
     return originals
+
+
+def restore_weights(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
+    """Put back the parameter values ``apply_edits`` returned, exactly as they were before it."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in originals.items():
+            params[name].data.copy_(value)

@@ -18,8 +18,12 @@ CELL = "results/{model}/{dataset}"
 BASE = CELL + "/base.json"
 RUN = CELL + "/runs/{intervention}/{tau}/{layer}/{level}.json"
 SELECTION = CELL + "/selection.json"
+COMPOSE = CELL + "/compose/compose.json"  # the composite's summary (its records beside it)
+COMPOSE_STEPS = CELL + "/compose/steps.jsonl"  # every step of the greedy search
+ANALYSIS = CELL + "/analysis/analysis.json"  # per-item predictions beside it
 ITEMS_SUFFIX = ".items.jsonl.gz"  # per-item records beside each summary
 TABLE = "results/tables/{name}.{ext}"
+CELL_TABLE = "results/tables/{model}/{dataset}/{name}.{ext}"
 CELL_FIGURE = "results/figures/{model}/{dataset}/{name}.{ext}"
 FIGURE = "results/figures/{name}.{ext}"
 
@@ -54,3 +58,9 @@ def run_file(model: str, dataset: str, edit: Edit) -> str:
 
 def cell_file(pattern: str, model: str, dataset: str) -> str:
     return pattern.format(model=model, dataset=dataset)
+
+
+def cell_pattern(pattern: str, name: str, ext: str) -> str:
+    """A per-cell table or figure pattern (``CELL_TABLE``, ``CELL_FIGURE``) with its name and
+    extension filled in, ``{model}`` and ``{dataset}`` left as wildcards."""
+    return pattern.format(model="{model}", dataset="{dataset}", name=name, ext=ext)

@@ -14,6 +14,13 @@ SELECTION_KEYS = (
 RUN_KEYS = ("model", "dataset", "edits", "metrics.val.acc", "metrics.test.logloss")
 BASE_KEYS = ("model", "dataset", "metrics.val.acc", "metrics.test.logloss")
 PROVENANCE_KEYS = ("model", "dataset", "provenance.device", "provenance.dtype", "provenance.software")
+COMPOSE_KEYS = (
+    "model", "dataset", "plan.layers", "plan.taus", "edits", "evaluations", "laser.edit",
+    "base.val", "base.test", "laser.val", "laser.test", "composite.val", "composite.test",
+)
+STEP_KEYS = ("step", "layer", "val.acc", "accepted")
+ANALYSIS_KEYS = ("model", "dataset", "configuration.tau", "configuration.layer", "configuration.rho",
+                 "n_items", "n_val", "variants")
 
 
 def read_record(path: str | os.PathLike, keys: tuple[str, ...]) -> dict:
@@ -37,3 +44,23 @@ def read_runs(paths) -> list[dict]:
 
 def read_provenances(paths) -> list[dict]:
     return [read_record(path, PROVENANCE_KEYS) for path in paths]
+
+
+def read_composes(paths) -> list[dict]:
+    return [read_record(path, COMPOSE_KEYS) for path in paths]
+
+
+def read_steps(path: str | os.PathLike) -> list[dict]:
+    """A composition's steps (JSON Lines), each holding ``STEP_KEYS``."""
+    from .io import read_jsonl
+
+    steps = read_jsonl(path)
+    for number, step in enumerate(steps, start=1):
+        for key in STEP_KEYS:
+            try:
+                lookup(step, key)
+            except KeyError:
+                raise LaserflowError(f"{path}: line {number}: key '{key}' is missing") from None
+    if not steps:
+        raise LaserflowError(f"{path}: no steps")
+    return steps

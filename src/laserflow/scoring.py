@@ -95,6 +95,16 @@ def _choice_record(request: Request, logprobs: list[float], lengths: list[int]) 
             "prediction": request.choices[best], "choice_logprobs": [round(value, 6) for value in logprobs]}
 
 
+def plan_items(tokenizer, family: Family, items: list[dict], options: ScoringOptions,
+               dataset: str) -> tuple[list[Request], list[dict], list]:
+    """Each item's request, the rows it needs (indices into the rows) and the tokenized rows."""
+    info = dataset_info(dataset)
+    requests = [build_request(info, family, tokenizer, item, options) for item in items]
+    builder = RowBuilder(tokenizer, family)
+    plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
+    return requests, plans, builder.build()
+
+
 def score_items(model, tokenizer, family: Family, items: list[dict], options: ScoringOptions,
                 dataset: str = "counterfact") -> list[dict]:
     """Per-item records (index, correct, answer_logprob, answer_len, prediction, …) in item order."""
@@ -102,11 +112,8 @@ def score_items(model, tokenizer, family: Family, items: list[dict], options: Sc
     device = next(model.parameters()).device
     batch_size = resolve_batch_size(options.batch_size, device)
     token_text = TokenText(tokenizer)
-    requests = [build_request(info, family, tokenizer, item, options) for item in items]
-    builder = RowBuilder(tokenizer, family)
-    plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
+    requests, plans, rows = plan_items(tokenizer, family, items, options, dataset)
     masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
-    rows = builder.build()
     with torch.inference_mode():
         read = run_batched(rows, [len(row.ids) for row in rows], batch_size,
                             lambda batch: read_batch(model, tokenizer.pad_token_id, batch, device),

@@ -16,16 +16,17 @@ from .io import LaserflowError
 RULE = "max validation accuracy; ties: lower validation log-loss; then the earlier configuration in sweep order"
 
 
+def improves(val: dict, incumbent: dict) -> bool:
+    """Whether validation metrics ``val`` beat ``incumbent``'s: higher accuracy, or the same
+    accuracy with a strictly lower log-loss."""
+    return val["acc"] > incumbent["acc"] or (val["acc"] == incumbent["acc"] and val["logloss"] < incumbent["logloss"])
+
+
 def select_best(candidates: list[dict]) -> int:
     """The position of the winning summary among ``candidates`` (run summaries in sweep order)."""
     best = None
     for position, summary in enumerate(candidates):
-        val = summary["metrics"]["val"]
-        if best is None:
-            best = position
-            continue
-        incumbent = candidates[best]["metrics"]["val"]
-        if val["acc"] > incumbent["acc"] or (val["acc"] == incumbent["acc"] and val["logloss"] < incumbent["logloss"]):
+        if best is None or improves(summary["metrics"]["val"], candidates[best]["metrics"]["val"]):
             best = position
     if best is None:
         raise LaserflowError("no LASER configuration to select from")

@@ -26,6 +26,10 @@ def test_paper_config_expands_offline_to_the_full_search(repo, planned_jobs):
     # CounterFact from ROME's URL, the others from the hub (the Bios datasets share one fetch); the
     # models snapshotted once.
     assert (counts["download_dataset"], counts["fetch_hub_dataset"], counts["snapshot_model"]) == (1, 6, 3)
+    # Composition and the higher-order components analysis on GPT-J × CounterFact only, from that
+    # cell's sweep files (no SVD of their own): one job each, a figure each, their tables.
+    beyond = ("compose", "composition_figure", "composition_table", "analysis", "analysis_figure", "corrections_table")
+    assert [counts[rule] for rule in beyond] == [1] * 6
 
 
 def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configurations(repo, planned_jobs):
@@ -35,6 +39,7 @@ def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configu
     # 24 cells; a matrix several cells truncate gets one SVD (GPT-J fc_in 27: CounterFact, HotPotQA
     # and WikidataQA; Llama-2 fc_in 27 and 30, RoBERTa fc_in 3: two cells each).
     assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (24, 24, 19)
+    assert "compose" not in counts and "analysis" not in counts
 
 
 def test_the_figure_config_runs_one_cell_and_fetches_only_what_it_needs(repo, planned_jobs):
@@ -43,7 +48,7 @@ def test_the_figure_config_runs_one_cell_and_fetches_only_what_it_needs(repo, pl
     counts = planned_jobs(result.stdout + result.stderr)
     assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (1, 6 * 28 * 15, 6 * 28)
     assert (counts["download_dataset"], counts["snapshot_model"], counts["prepare_dataset"]) == (1, 1, 1)
-    assert "fetch_hub_dataset" not in counts
+    assert "fetch_hub_dataset" not in counts and "compose" not in counts and "analysis" not in counts
 
 
 def test_snakemake_reports_a_bad_config_in_one_line(repo, tmp_path):
