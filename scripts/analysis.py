@@ -1,21 +1,11 @@
 """What the lowest singular components of one matrix store, for one (model, dataset)."""
 
-from laserflow.cli import run_script
+from laserflow.cli import job_files, run_script
 from laserflow.worker import run_job
 
 
 def main():
-    inputs, outputs = snakemake.input, snakemake.output
-    paths = {
-        "model": inputs.model,
-        "dataset": inputs.dataset,
-        "manifest": inputs.manifest,
-        "selection": str(inputs.selection) if inputs.selection else None,
-        "svd": list(inputs.svd),
-        "summary": outputs.summary,
-        "records": outputs.records,
-    }
-    job = {"settings": snakemake.params.settings, "analysis": snakemake.params.analysis, "paths": paths}
+    job = {"settings": snakemake.params.settings, "analysis": snakemake.params.analysis, "paths": job_files(snakemake)}
     run_job("analysis", job, snakemake.threads, snakemake.log[0])
 
 

@@ -247,8 +247,9 @@ def plot_composition(compose: dict, steps: list[dict], png_path: str | os.PathLi
     ax.set_xlabel(f"layers composed (visited {order[0]} → {order[-1]}; τ: {', '.join(compose['plan']['taus'])})")
     ax.set_ylabel("validation accuracy (%)")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    kept = len(compose["edits"])
     ax.set_title(f"{compose['model']} · {compose['dataset']}: greedy composition, "
-                 f"{len(compose['edits'])} matrices kept reduced")
+                 f"{kept} {'matrix' if kept == 1 else 'matrices'} kept reduced")
     fig.tight_layout()
     _save(plt, fig, png_path, pdf_path)
 

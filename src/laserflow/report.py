@@ -353,13 +353,10 @@ def write_composition_table(composes: list[dict], files: list[str], csv_path: st
     validation / test accuracy % (log-loss), with the composite's edits; CSV, Markdown, LaTeX."""
     rows = composition_rows(composes, files)
     _write_csv(rows, COMPOSITION_COLUMNS, csv_path)
-    lines = ["| dataset | model | base | best single layer (τ, ℓ, ρ) | LASER | composite | composite edits (τ, ℓ, ρ) |",
-             "|---|---|---|---|---|---|---|"]
-    for row in rows:
-        lines.append(
-            f"| {row['dataset']} | {row['model']} | {_parts(row, 'base')} | "
-            f"{_config(row['laser_tau'], row['laser_layer'], row['laser_rho'])} | {_parts(row, 'laser')} | "
-            f"{_parts(row, 'composite')} | {row['composite']} |")
+    lines = _markdown_table(
+        ["dataset", "model", "base", "best single layer (τ, ℓ, ρ)", "LASER", "composite", "composite edits (τ, ℓ, ρ)"],
+        [[row["dataset"], row["model"], _parts(row, "base"), _config(row["laser_tau"], row["laser_layer"], row["laser_rho"]),
+          _parts(row, "laser"), _parts(row, "composite"), row["composite"]] for row in rows])
     lines += ["", "Validation / test accuracy % (mean per-token log-loss). The best single layer is the "
               "cell's selected LASER configuration; the composite is the greedy search's, chosen on the "
               "validation part only."]
@@ -396,6 +393,12 @@ def correction_rows(analysis: dict, predictions: list[dict]) -> list[dict]:
     return rows
 
 
+def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    """A Markdown table's lines: the header, its rule and one line per row of cells."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(cells) + " |"
+                                                                              for cells in body]
+
+
 def _markdown_text(text: str) -> str:
     return " ".join(str(text).split()).replace("|", r"\|")
 
@@ -415,9 +418,9 @@ def write_corrections_table(analysis: dict, predictions: list[dict], csv_path: s
     what = (f"{analysis['model']} on {analysis['dataset']}: LASER ({config['tau']}, {config['layer']}, "
             f"{config['rho']:g}) against the base model; bottom-only keeps the lowest {100 * share:g}% of the "
             f"singular components")
-    lines = ["| prompt | gold | base | LASER | bottom-only |", "|---|---|---|---|---|"]
-    lines += [f"| {' | '.join(_markdown_text(row[key]) for key in ('prompt', 'gold', 'base', 'laser'))} | "
-              f"{_markdown_text(row[f'bottom_{share:g}'])} |" for row in shown]
+    lines = _markdown_table(["prompt", "gold", "base", "LASER", "bottom-only"],
+                            [[_markdown_text(row[key]) for key in ("prompt", "gold", "base", "laser", f"bottom_{share:g}")]
+                             for row in shown])
     lines += ["", f"{what}. {len(rows)} of {analysis['n_items']} items are corrected"
               + (f"; the first {len(shown)} are shown." if len(shown) < len(rows) else ".")]
     write_text(md_path, "\n".join(lines) + "\n")
