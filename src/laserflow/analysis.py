@@ -142,7 +142,7 @@ class AnalysisPaths:
 
     model: str
     dataset: str
-    manifest: str
+    manifest: str | None
     svd: tuple[str, ...]
     summary: str
     records: str

@@ -137,7 +137,7 @@ class ComposePaths:
 
     model: str
     dataset: str
-    manifest: str
+    manifest: str | None
     selection: str
     svd: tuple[str, ...]
     steps: str

@@ -153,6 +153,17 @@ def test_the_selected_configuration_comes_from_the_cells_selection(tmp_path):
     assert analysed_edit({"tau": "fc_in", "layer": 1, "rho": 0.5}, paths) == Edit("laser", "fc_in", 1, Level(rho=0.5))
 
 
+def test_an_analysed_matrix_without_its_svd_file_is_one_line(tmp_path):
+    paths = AnalysisPaths("model", "items.jsonl", None, ("resources/svd/tiny/fc_in/2.pt",), str(tmp_path / "a.json"),
+                          str(tmp_path / "a.items.jsonl.gz"))
+    block = {"configuration": {"tau": "fc_in", "layer": 1, "rho": 0.1}, "shares": [1.0], "generic_top": 3}
+    with pytest.raises(LaserflowError) as err:
+        run_analysis(EvaluationSettings(model="tiny", dataset="counterfact"), block, paths)
+    assert str(err.value) == ("resources/svd/tiny/fc_in/1.pt: the SVD factors of the analysed matrix are not among "
+                              "the job's inputs")
+    assert not list(tmp_path.iterdir())
+
+
 # ---------------------------------------------------------------- figure and table
 
 

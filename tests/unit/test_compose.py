@@ -13,7 +13,7 @@ from laserflow import figures, report
 from laserflow.compose import ComposePaths, CompositeScorer, Scored, greedy, run_composition
 from laserflow.edits import Edit, Level
 from laserflow.evaluate import run_configuration
-from laserflow.io import read_json, read_jsonl, write_jsonl
+from laserflow.io import LaserflowError, read_json, read_jsonl, write_json, write_jsonl
 from laserflow.laser import apply_edits, restore_weights, svd_factors
 from laserflow.models import load_model
 from laserflow.scoring import score_items
@@ -183,6 +183,19 @@ def test_the_summary_puts_the_cells_base_and_best_single_layer_beside_the_compos
     assert steps[0]["edits"] == [] and steps[0]["val"] == selection["base"]["val"]  # the search starts from the base
     assert summary["evaluations"] == len(steps)
     assert summary["plan"] == {"taus": ["fc_in"], "layers": [2, 1, 0], "steps": [0.0, 0.5, 0.9, 0.98]}
+
+
+def test_a_selection_made_on_another_validation_part_is_one_line_and_writes_nothing(composed, tmp_path):
+    from dataclasses import replace
+
+    selection = read_json(composed["paths"].selection) | {"n_val": 12}
+    write_json(tmp_path / "selection.json", selection)
+    paths = replace(composed["paths"], selection=str(tmp_path / "selection.json"), steps=str(tmp_path / "steps.jsonl"),
+                    summary=str(tmp_path / "compose.json"), records=str(tmp_path / "compose.items.jsonl.gz"))
+    with pytest.raises(LaserflowError) as err:
+        run_composition(EvaluationSettings(model="tiny", dataset="counterfact", scoring=OPTIONS), composed["plan"], paths)
+    assert str(err.value) == f"{tmp_path / 'selection.json'}: selected on 12 validation items; composition validates on 18"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["selection.json"]
 
 
 # ---------------------------------------------------------------- figure and table
