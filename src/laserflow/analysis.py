@@ -153,8 +153,7 @@ def analysed_edit(configuration: dict | str, paths: AnalysisPaths) -> Edit:
     """The configuration named in the config, or the one the cell's selection chose."""
     if configuration != "selected":
         return entry_edit(configuration)
-    chosen = read_record(paths.selection, SELECTION_KEYS)["chosen"]
-    return entry_edit(chosen)
+    return entry_edit(read_record(paths.selection, SELECTION_KEYS)["chosen"])
 
 
 def run_analysis(settings: EvaluationSettings, analysis: dict, paths: AnalysisPaths) -> dict:
@@ -166,26 +165,25 @@ def run_analysis(settings: EvaluationSettings, analysis: dict, paths: AnalysisPa
     if factors_file not in paths.svd:
         raise LaserflowError(f"{factors_file}: the SVD factors of the analysed matrix are not among the job's inputs")
     items, model, tokenizer, family, scoring = load_job(settings, paths.model, paths.dataset)
-    device = next(model.parameters()).device
-    factors = {name: {key: value.to(device) for key, value in values.items()}
-               for name, values in load_svd_cache([factors_file]).items()}
+    factors = load_svd_cache([factors_file], next(model.parameters()).device)
     prompts, rows = prediction_rows(tokenizer, family, items, scoring, settings.dataset)
     info = dataset_info(settings.dataset)
     n_val = validation_size(len(items), settings.val_fraction)
 
-    def laser():
-        kept = {name: edit.level.kept_rank((values["U"].shape[0], values["Vh"].shape[1]))
-                for name, values in factors.items()}
-        return apply_edits(model, family, [edit], factors), kept
+    def apply(variant: str, share: float | None) -> tuple[dict, dict | None]:
+        """Set a variant's weights: the original values to restore and the components kept per matrix."""
+        if variant == "base":
+            return {}, None
+        if variant == "laser":
+            kept = {name: edit.level.kept_rank((values["U"].shape[0], values["Vh"].shape[1]))
+                    for name, values in factors.items()}
+            return apply_edits(model, family, [edit], factors), kept
+        return set_bottom(model, family, edit, factors, share)
 
-    def bottom(share):
-        return lambda: set_bottom(model, family, edit, factors, share)
-
-    variants = [("base", None, lambda: ({}, None)), ("laser", None, laser)]
-    variants += [("bottom", share, bottom(share)) for share in analysis["shares"]]
+    variants = [("base", None), ("laser", None)] + [("bottom", share) for share in analysis["shares"]]
     summaries, predictions, correct = [], [], []
-    for name, share, apply in variants:
-        originals, kept = apply()
+    for name, share in variants:
+        originals, kept = apply(name, share)
         log.info("%s%s: scoring %d items", name, "" if share is None else f" {share:g}", len(items))
         records = score_items(model, tokenizer, family, items, scoring, dataset=settings.dataset)
         hidden = final_hidden_states(model, tokenizer.pad_token_id, rows, scoring.batch_size, scoring.show_progress)

@@ -145,12 +145,6 @@ class ComposePaths:
     records: str
 
 
-def device_factors(paths: tuple[str, ...], device) -> dict:
-    """Cached exact SVD factors on the model's device, where the truncations then run."""
-    return {name: {key: value.to(device) for key, value in factors.items()}
-            for name, factors in load_svd_cache(list(paths)).items()}
-
-
 def run_composition(settings: EvaluationSettings, plan: ComposePlan, paths: ComposePaths) -> dict:
     """The greedy search on the validation part, then the final composite on the test part; writes
     every step, the composite's per-item records and the summary beside the cell's base and best
@@ -165,9 +159,9 @@ def run_composition(settings: EvaluationSettings, plan: ComposePlan, paths: Comp
     if selection["n_val"] != n_val:
         raise LaserflowError(f"{paths.selection}: selected on {selection['n_val']} validation items; "
                              f"composition validates on {n_val}")
-    device = next(model.parameters()).device
-    scorer = CompositeScorer(model, tokenizer, family, items[:n_val], scoring, settings.dataset,
-                             device_factors(paths.svd, device))
+    # The factors sit on the model's device, where the truncations then run.
+    factors = load_svd_cache(list(paths.svd), next(model.parameters()).device)
+    scorer = CompositeScorer(model, tokenizer, family, items[:n_val], scoring, settings.dataset, factors)
     loaded = time.perf_counter()
     log.info("%s on %s: composing %d matrices x %d steps on %d validation items", settings.model, settings.dataset,
              len(plan.matrices), len(plan.steps) - 1, n_val)

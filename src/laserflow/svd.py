@@ -33,11 +33,11 @@ def compute_svd(model_dir: str | os.PathLike, tau: str, layer: int, out_path: st
         torch.save({"tau": tau, "layer": layer, "factors": factors}, tmp)
 
 
-def load_svd_cache(paths: list[str | os.PathLike]) -> dict[str, dict[str, torch.Tensor]]:
-    """Parameter name -> exact SVD factors, merged from cache files."""
+def load_svd_cache(paths: list[str | os.PathLike], device=None) -> dict[str, dict[str, torch.Tensor]]:
+    """Parameter name -> exact SVD factors, merged from cache files (on ``device`` when given)."""
     cache = {}
     for path in paths:
-        cache |= torch.load(path, weights_only=True)["factors"]
+        cache |= torch.load(path, weights_only=True, map_location=device)["factors"]
     return cache
 
 
