@@ -89,7 +89,9 @@ def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: Ev
     items, model, tokenizer, family, scoring = load_job(settings, paths.model, paths.dataset)
     load_seconds = time.perf_counter() - started
     svd = settings.svd or SvdSettings()
-    apply_edits(model, family, edits, load_svd_cache(paths.svd) if svd.mode == "exact" else None, svd.mode, svd.seed)
+    # On the model's device: a truncation keeping over half the rank subtracts from the weight there.
+    factors = load_svd_cache(paths.svd, next(model.parameters()).device) if svd.mode == "exact" else None
+    apply_edits(model, family, edits, factors, svd.mode, svd.seed)
     edited = time.perf_counter()
     log.info("%s on %s: %s; scoring %d items", settings.model, settings.dataset,
              [edit.describe() for edit in edits] or "base model", len(items))

@@ -355,8 +355,9 @@ def write_composition_table(composes: list[dict], files: list[str], csv_path: st
     _write_csv(rows, COMPOSITION_COLUMNS, csv_path)
     lines = _markdown_table(
         ["dataset", "model", "base", "best single layer (τ, ℓ, ρ)", "LASER", "composite", "composite edits (τ, ℓ, ρ)"],
-        [[row["dataset"], row["model"], _parts(row, "base"), _config(row["laser_tau"], row["laser_layer"], row["laser_rho"]),
-          _parts(row, "laser"), _parts(row, "composite"), row["composite"]] for row in rows])
+        [[row["dataset"], row["model"], _parts(row, "base"),
+          _config(row["laser_tau"], row["laser_layer"], row["laser_rho"]), _parts(row, "laser"),
+          _parts(row, "composite"), row["composite"]] for row in rows])
     lines += ["", "Validation / test accuracy % (mean per-token log-loss). The best single layer is the "
               "cell's selected LASER configuration; the composite is the greedy search's, chosen on the "
               "validation part only."]

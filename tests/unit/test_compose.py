@@ -57,7 +57,8 @@ def test_a_step_that_lowers_validation_accuracy_is_reverted_and_the_next_layer_b
         (("fc_in", 1), 0.45, True), (("fc_in", 1), 0.9, False), (("fc_in", 0), 0.45, False)]
     # Layer 1 was tried on top of layer 2 at 0.45, not at the rejected 0.9: the revert is real.
     assert calls[3] == frozenset({(2, 0.45), (1, 0.45)})
-    assert composition.edits == [Edit("laser", "fc_in", 2, Level(rho=1 - 0.45)), Edit("laser", "fc_in", 1, Level(rho=1 - 0.45))]
+    assert composition.edits == [Edit("laser", "fc_in", 2, Level(rho=1 - 0.45)),
+                                 Edit("laser", "fc_in", 1, Level(rho=1 - 0.45))]
     # The original's loop would have pushed every layer to the last step; none is there.
     assert all(round(1 - edit.level.rho, 10) != 0.9 for edit in composition.edits)
 
