@@ -19,6 +19,8 @@ include: "rules/sweep.smk"
 include: "rules/select.smk"
 include: "rules/report.smk"
 include: "rules/robustness.smk"
+include: "rules/compose.smk"
+include: "rules/analysis.smk"
 
 
 # On a cluster (profiles/slurm) these run on the head node: downloads need its internet access,
@@ -38,6 +40,10 @@ localrules:
     bars_figure,
     robustness_table,
     robustness_figure,
+    composition_figure,
+    composition_table,
+    analysis_figure,
+    corrections_table,
 
 
 rule all:
@@ -47,5 +53,7 @@ rule all:
         figures=figures(),
         other_runs=other_runs(),
         robustness=robustness_outputs(),
+        compose=compose_targets(),
+        analysis=analysis_targets(),
     message:
         "every table and figure is up to date"

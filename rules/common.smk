@@ -187,7 +187,7 @@ def group_svd_files(wildcards):
     return laser_svd_files(model, [edit for edit in edits if edit.layer == layer])
 
 
-def cell_svd_files(wildcards):
+def chosen_svd_files(wildcards):
     """Every SVD a cell's search may choose (the chosen configuration's job reads one of them)."""
     return laser_svd_files(
         wildcards.model, sweep.edits(config, wildcards.model, wildcards.dataset)
@@ -346,3 +346,109 @@ def robustness_outputs():
     return [
         paths.TABLE.format(name="robustness", ext=ext) for ext in ("csv", "md", "tex")
     ] + [paths.FIGURE.format(name="robustness", ext=ext) for ext in ("png", "pdf")]
+
+
+# ---------------------------------------------------------------- composition and analysis
+
+
+COMPOSE_CELLS = sweep.block_cells(config, "compose")
+ANALYSIS_CELLS = sweep.block_cells(config, "analysis")
+
+
+def compose_svd_files(wildcards):
+    """The cached exact SVD of every matrix the composition may edit."""
+    plan = sweep.ComposePlan.from_config(config, wildcards.model)
+    return [
+        paths.SVD.format(model=wildcards.model, tau=tau, layer=layer)
+        for tau, layer in plan.matrices
+    ]
+
+
+def cell_chosen(wildcards):
+    """The cell's chosen configuration scored on every item, when its search scored the
+    validation part only (its test numbers are there)."""
+    if sweep.part(config, wildcards.model, wildcards.dataset) != "validation":
+        return []
+    return paths.cell_file(paths.CHOSEN, wildcards.model, wildcards.dataset)
+
+
+def compose_plan(wildcards):
+    return sweep.ComposePlan.from_config(config, wildcards.model).as_dict()
+
+
+def compose_mem_mb(wildcards, input):
+    """Re-evaluated once the SVD files exist."""
+    return lf_resources.compose_mem_mb(config, wildcards.model, input.svd)
+
+
+def compose_files(pattern):
+    """``pattern`` formatted for every composed cell."""
+    return [
+        paths.cell_file(pattern, model, dataset) for model, dataset in COMPOSE_CELLS
+    ]
+
+
+def compose_targets():
+    """The composition table and each composed cell's figure (none when compose is off)."""
+    if not COMPOSE_CELLS:
+        return []
+    return [
+        paths.TABLE.format(name="composition", ext=ext) for ext in ("csv", "md", "tex")
+    ] + [
+        paths.CELL_FIGURE.format(
+            model=model, dataset=dataset, name="composition", ext=ext
+        )
+        for model, dataset in COMPOSE_CELLS
+        for ext in ("png", "pdf")
+    ]
+
+
+def analysis_svd_files(wildcards):
+    """The cached exact SVD of the analysed matrix: the configured one, or every matrix the cell's
+    sweep truncates (the selected one is among them; which one is known only after selection).
+    """
+    edit = sweep.analysis_edit(config)
+    matrices = (
+        [(edit.tau, edit.layer)]
+        if edit
+        else sweep.laser_matrices(config, wildcards.model, wildcards.dataset)
+    )
+    return [
+        paths.SVD.format(model=wildcards.model, tau=tau, layer=layer)
+        for tau, layer in matrices
+    ]
+
+
+def analysis_selection(wildcards):
+    """The cell's selection, when the analysed configuration is the selected one."""
+    if sweep.analysis_edit(config):
+        return []
+    return paths.cell_file(paths.SELECTION, wildcards.model, wildcards.dataset)
+
+
+def analysis_params(wildcards):
+    """The analysis block's values the job uses (the table's row count is not one)."""
+    spec = config["analysis"]
+    return {key: spec[key] for key in ("configuration", "shares", "generic_top")}
+
+
+def analysis_mem_mb(wildcards, input):
+    """Re-evaluated once the model, dataset and SVD files exist."""
+    return lf_resources.analysis_mem_mb(
+        config, wildcards.model, input.model, input.dataset, input.svd
+    )
+
+
+def analysis_targets():
+    """Each analysed cell's figure and table of corrected items (none when analysis is off)."""
+    return [
+        paths.CELL_FIGURE.format(model=model, dataset=dataset, name="analysis", ext=ext)
+        for model, dataset in ANALYSIS_CELLS
+        for ext in ("png", "pdf")
+    ] + [
+        paths.CELL_TABLE.format(
+            model=model, dataset=dataset, name="corrections", ext=ext
+        )
+        for model, dataset in ANALYSIS_CELLS
+        for ext in ("csv", "md", "tex")
+    ]

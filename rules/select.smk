@@ -27,7 +27,7 @@ rule evaluate_chosen:
         dataset=rules.prepare_dataset.output.dataset,
         source_record=rules.prepare_dataset.output.source,
         selection=rules.select.output.selection,
-        svd=cell_svd_files,
+        svd=chosen_svd_files,
     output:
         summary=paths.CHOSEN,
         records=paths.items(paths.CHOSEN),

@@ -64,3 +64,9 @@ def run_script(snakemake, main: Callable[[], None]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def job_files(snakemake) -> dict:
+    """A job's named input and output files as plain values (a list where a name holds several)."""
+    return {name: value if isinstance(value, str) else list(value)
+            for files in (snakemake.input, snakemake.output) for name, value in files.items()}

@@ -10,7 +10,8 @@ import yaml
 from .families import Family, family_by_name
 from .io import LaserflowError
 from .shapes import matrix_shapes, model_widths
-from .sweep import ModelInfo, cells, edits, grid, grid_key, layers, model_info, selected_edits
+from .sweep import (ComposePlan, ModelInfo, analysis_edit, block_cells, cells, edits, grid, grid_key, layers, model_info,
+                    selected_edits)
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
 
@@ -75,15 +76,13 @@ def check(config: dict, source: str = "config") -> None:
     range), datasets, selected entries and the robustness cells."""
     check_cell_map(config, "cells", config.get("cells", {}), source)
     for name in dict.fromkeys(model for model, _ in cells(config)):
-        info = model_info(config, name)
-        family = family_by_name(info.family)
-        for tau in grid(config, name)["taus"]:
-            check_tau(f"{source}: {grid_key(config, name, 'taus')}", tau, info, family)
-        for layer in layers(config, name):
-            check_layer(f"{source}: {grid_key(config, name, 'layers')}", layer, info)
+        check_matrices(config, name, f"{source}: {grid_key(config, name, 'taus')}", grid(config, name)["taus"],
+                       f"{source}: {grid_key(config, name, 'layers')}", layers(config, name))
     check_datasets(config, source)
     check_selected(config, source)
     check_robustness(config, source)
+    check_compose(config, source)
+    check_analysis(config, source)
 
 
 def check_tau(where: str, tau: str, info: ModelInfo, family: Family) -> None:
@@ -95,6 +94,17 @@ def check_tau(where: str, tau: str, info: ModelInfo, family: Family) -> None:
 def check_layer(where: str, layer: int, info: ModelInfo) -> None:
     if layer >= info.layers:
         raise LaserflowError(f"{where}: layer {layer} is beyond model '{info.name}' (layers 0..{info.layers - 1})")
+
+
+def check_matrices(config: dict, model: str, taus_key: str, taus, layers_key: str, layer_list) -> None:
+    """Each τ is a matrix type of the model's family and each layer one of its layers; the error
+    names the key (``taus_key``, ``layers_key``: "<file>: <key>")."""
+    info = model_info(config, model)
+    family = family_by_name(info.family)
+    for tau in taus:
+        check_tau(taus_key, tau, info, family)
+    for layer in layer_list:
+        check_layer(layers_key, layer, info)
 
 
 def check_datasets(config: dict, source: str = "config") -> None:
@@ -113,7 +123,7 @@ def check_datasets(config: dict, source: str = "config") -> None:
 
 
 def check_cell_map(config: dict, key: str, mapping: dict, source: str = "config") -> None:
-    """Each entry of a model -> datasets mapping (``cells``, ``robustness.cells``) names a
+    """Each entry of a model -> datasets mapping (``cells`` and the blocks' ``cells``) names a
     configured model and datasets, none twice."""
     for model, datasets in mapping.items():
         if model not in config["models"]:
@@ -181,6 +191,40 @@ def rank_zero_report(config: dict, root: str | Path = ".") -> tuple[list[str], l
                     warnings.append(f"{model}: {edit.level.label} keeps rank 0 of {member} ({rows}x{columns}, from "
                                     f"{origin}): its jobs write the zero matrix, as the original does")
     return list(dict.fromkeys(warnings)), notes
+
+
+def increasing(values) -> bool:
+    return all(later > earlier for earlier, later in zip(values, values[1:]))
+
+
+def check_compose(config: dict, source: str = "config") -> None:
+    """The composed cells, τ and layers exist; the steps rise strictly from 0; no layer twice."""
+    spec = config["compose"]
+    check_cell_map(config, "compose.cells", spec.get("cells", {}), source)
+    steps = spec["steps"]
+    if steps[0] != 0 or not increasing(steps):
+        raise LaserflowError(f"{source}: compose.steps: {steps} must rise strictly from 0 (the unmodified matrix)")
+    if spec["layers"] != "all" and len(set(spec["layers"])) != len(spec["layers"]):
+        raise LaserflowError(f"{source}: compose.layers: a layer is listed twice")
+    if len(set(spec["taus"])) != len(spec["taus"]):
+        raise LaserflowError(f"{source}: compose.taus: a matrix type is listed twice")
+    for model in dict.fromkeys(model for model, _ in block_cells(config, "compose")):
+        check_matrices(config, model, f"{source}: compose.taus", spec["taus"],
+                       f"{source}: compose.layers", ComposePlan.from_config(config, model).layers)
+
+
+def check_analysis(config: dict, source: str = "config") -> None:
+    """The analysed cells exist, a given configuration fits each analysed model, the shares rise."""
+    spec = config["analysis"]
+    check_cell_map(config, "analysis.cells", spec.get("cells", {}), source)
+    if not increasing(spec["shares"]):
+        raise LaserflowError(f"{source}: analysis.shares: {spec['shares']} must rise strictly")
+    edit = analysis_edit(config)
+    if edit is None:
+        return
+    for model in dict.fromkeys(model for model, _ in block_cells(config, "analysis")):
+        check_matrices(config, model, f"{source}: analysis.configuration.tau", [edit.tau],
+                       f"{source}: analysis.configuration.layer", [edit.layer])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,16 @@ def _git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+def load_job(settings: EvaluationSettings, model_dir: str, dataset: str):
+    """A job's items and its model, tokenizer and family, loaded as the settings say."""
+    items = read_jsonl(dataset)
+    if not items:
+        raise LaserflowError(f"{dataset}: the dataset has no items")
+    model, tokenizer, family = load_model(model_dir, dtype=settings.dtype, device=settings.device,
+                                          fused_gelu=settings.fused_gelu)
+    return items, model, tokenizer, family
+
+
 def provenance(settings: EvaluationSettings, paths, model, svd_paths: list[str]) -> dict:
     """Where a job's result comes from: its target, the model's and dataset's sources with their
     files' sha256 (``paths`` names the summary, dataset, manifest and source record), the SVD
@@ -85,14 +95,9 @@ def run_configurations(settings: EvaluationSettings, runs: list[tuple[list[Edit]
     except its ``timing``.
     """
     started = time.perf_counter()
-    common = runs[0][1]
-    items = read_jsonl(common.dataset)
-    if not items:
-        raise LaserflowError(f"{common.dataset}: the dataset has no items")
+    items, model, tokenizer, family = load_job(settings, runs[0][1].model, runs[0][1].dataset)
     n_val = validation_size(len(items), settings.val_fraction)
     scored = items[:n_val] if settings.part == "validation" else items
-    model, tokenizer, family = load_model(common.model, dtype=settings.dtype, device=settings.device,
-                                          fused_gelu=settings.fused_gelu)
     load_seconds = time.perf_counter() - started
     svd = settings.svd or SvdSettings()
     cache = load_svd_cache(sorted({path for _, paths in runs for path in paths.svd})) if svd.mode == "exact" else None

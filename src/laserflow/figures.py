@@ -250,3 +250,93 @@ def plot_robustness(summaries: list[dict], paper: dict | None, png_path: str | o
     fig.suptitle("Test accuracy of the selected configuration under the SVD draws")
     fig.tight_layout()
     _save(plt, fig, png_path, pdf_path)
+
+
+# ---------------------------------------------------------------- composition and analysis
+
+
+def composition_curve(compose: dict, steps: list[dict]) -> list[float]:
+    """Validation accuracy of the kept composite after 0, 1, 2, … layers of the visiting order."""
+    order = compose["plan"]["layers"]
+    kept = steps[0]["val"]["acc"]
+    after_layer = {}
+    for step in steps[1:]:
+        if step["accepted"]:
+            kept = step["val"]["acc"]
+        after_layer[step["layer"]] = kept
+    curve = [steps[0]["val"]["acc"]]
+    for layer in order:
+        curve.append(after_layer.get(layer, curve[-1]))
+    return curve
+
+
+def plot_composition(compose: dict, steps: list[dict], png_path: str | os.PathLike, pdf_path: str | os.PathLike,
+                     style: str | os.PathLike | None = None) -> None:
+    """Validation accuracy of the greedy composite against the number of layers composed (in the
+    visiting order), every evaluated step as a point (kept or reverted), the best single-layer
+    LASER and the base model as horizontal lines."""
+    plt = _pyplot(style)
+    from matplotlib.ticker import MaxNLocator
+
+    order = compose["plan"]["layers"]
+    curve = composition_curve(compose, steps)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.22 * len(order) + 3.0), 3.6))
+    ax.plot(range(len(curve)), curve, color="#d94801", marker="o", markersize=4, linewidth=1.5, label="composite (kept)")
+    for accepted, style_kwargs, label in ((True, {"marker": "o", "facecolors": "none", "edgecolors": "#d94801"},
+                                           "step kept"),
+                                          (False, {"marker": "x", "c": "#737373"}, "step reverted")):
+        chosen = [step for step in steps[1:] if step["accepted"] == accepted]
+        if chosen:
+            ax.scatter([order.index(step["layer"]) + 1 for step in chosen], [step["val"]["acc"] for step in chosen],
+                       s=28, zorder=3, label=label, **style_kwargs)
+    laser = compose["laser"]
+    edit = laser["edit"]
+    ax.axhline(laser["val"]["acc"], color="#2171b5", linestyle=":", linewidth=1.2,
+               label=f"best single layer ({edit['tau']}, {edit['layer']}, {edit['rho']:g})")
+    ax.axhline(compose["base"]["val"]["acc"], color="black", linestyle="--", linewidth=1, label="base")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"layers composed (visited {order[0]} → {order[-1]}; τ: {', '.join(compose['plan']['taus'])})")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    kept = len(compose["edits"])
+    ax.set_title(f"{compose['model']} · {compose['dataset']}: greedy composition, "
+                 f"{kept} {'matrix' if kept == 1 else 'matrices'} kept reduced")
+    fig.tight_layout()
+    _save(plt, fig, png_path, pdf_path)
+
+
+ANALYSIS_PANELS = (("accuracy (%)", "acc"), ("generic answers (%)", "generic_share"),
+                   ("mean pairwise cosine", "mean_cosine"))
+
+
+def analysis_value(variant: dict, key: str) -> float:
+    """A variant's accuracy on all items, generic-answer share or mean cosine similarity."""
+    return variant["metrics"]["all"]["acc"] if key == "acc" else variant[key]
+
+
+def plot_analysis(analysis: dict, png_path: str | os.PathLike, pdf_path: str | os.PathLike,
+                  style: str | os.PathLike | None = None) -> None:
+    """Against the share of the lowest singular components kept: accuracy of the bottom-only
+    model, its share of generic answers and the mean pairwise cosine similarity of its final
+    hidden states, on all items; base (dashed) and LASER (dotted) as horizontal lines."""
+    plt = _pyplot(style)
+
+    variants = {variant["variant"]: variant for variant in analysis["variants"] if variant["variant"] != "bottom"}
+    bottoms = [variant for variant in analysis["variants"] if variant["variant"] == "bottom"]
+    shares = [100 * variant["share"] for variant in bottoms]
+    config = analysis["configuration"]
+    fig, axes = _panels(plt, len(ANALYSIS_PANELS), 3.6, 3.2)
+    for ax, (label, key) in zip(axes, ANALYSIS_PANELS):
+        ax.plot(shares, [analysis_value(variant, key) for variant in bottoms], color="#6a51a3", marker="o",
+                markersize=4, linewidth=1.5, label="bottom components only")
+        ax.axhline(analysis_value(variants["laser"], key), color="#d94801", linestyle=":", linewidth=1.2,
+                   label=f"LASER ({config['tau']}, {config['layer']}, {config['rho']:g})")
+        ax.axhline(analysis_value(variants["base"], key), color="black", linestyle="--", linewidth=1, label="base")
+        ax.set_xlabel("lowest singular components kept (% of rank)")
+        ax.set_ylabel(label)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False)
+    fig.suptitle(f"{analysis['model']} · {analysis['dataset']}: {config['tau']} of layer {config['layer']} from "
+                 f"its lowest components ({analysis['n_items']} items)")
+    fig.tight_layout()
+    _save(plt, fig, png_path, pdf_path)

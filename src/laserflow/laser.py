@@ -141,8 +141,8 @@ def apply_edits(model: torch.nn.Module, family: Family, edits: list[Edit], *args
     return originals
 
 
-def restore(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
-    """Undo ``apply_edits``: write back the values it returned."""
+def restore_weights(model: torch.nn.Module, originals: dict[str, torch.Tensor]) -> None:
+    """Put back the parameter values ``apply_edits`` returned, exactly as they were before it."""
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name, value in originals.items():

@@ -24,8 +24,12 @@ COMPOSITE_RUN = CELL + "/runs/composite/{composite}.json"
 SELECTION = CELL + "/selection.json"
 CHOSEN = CELL + "/chosen.json"  # the chosen configuration scored on every item (sweep.score: validation)
 ROBUSTNESS = CELL + "/robustness.json"  # the selected configuration under the exact SVD and K randomized draws
+COMPOSE = CELL + "/compose/compose.json"  # the composite's summary (its records beside it)
+COMPOSE_STEPS = CELL + "/compose/steps.jsonl"  # every step of the greedy search
+ANALYSIS = CELL + "/analysis/analysis.json"  # per-item predictions beside it
 ITEMS_SUFFIX = ".items.jsonl.gz"  # per-item records beside each summary
 TABLE = "results/tables/{name}.{ext}"
+CELL_TABLE = "results/tables/{model}/{dataset}/{name}.{ext}"
 CELL_FIGURE = "results/figures/{model}/{dataset}/{name}.{ext}"
 FIGURE = "results/figures/{name}.{ext}"
 
@@ -80,3 +84,7 @@ def group_files(pattern: str, keys) -> list[str]:
     pattern = pattern.replace(CELL, "results/{cell}")
     return [pattern.replace("{intervention}", intervention).replace("{tau}", tau)
             .replace("{level}", level_label(level)) for intervention, tau, level in keys]
+def cell_pattern(pattern: str, name: str, ext: str) -> str:
+    """A per-cell table or figure pattern (``CELL_TABLE``, ``CELL_FIGURE``) with its name and
+    extension filled in, ``{model}`` and ``{dataset}`` left as wildcards."""
+    return pattern.format(model="{model}", dataset="{dataset}", name=name, ext=ext)

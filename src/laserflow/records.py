@@ -17,6 +17,13 @@ CHOSEN_KEYS = ("model", "dataset", "edits", "metrics.val", "metrics.test.acc", "
 BASE_KEYS = ("model", "dataset", "metrics.val.acc", "metrics.test.logloss")
 PROVENANCE_KEYS = ("model", "dataset", "provenance.device", "provenance.dtype", "provenance.software")
 ROBUSTNESS_KEYS = ("model", "dataset", "draws", "niter", "base.test.acc", "candidates")
+COMPOSE_KEYS = (
+    "model", "dataset", "plan.layers", "plan.taus", "edits", "evaluations", "laser.edit",
+    "base.val", "base.test", "laser.val", "laser.test", "composite.val", "composite.test",
+)
+STEP_KEYS = ("step", "layer", "val.acc", "accepted")
+ANALYSIS_KEYS = ("model", "dataset", "configuration.tau", "configuration.layer", "configuration.rho",
+                 "n_items", "n_val", "variants")
 
 
 def checked(record: dict, keys: tuple[str, ...], path: str | os.PathLike) -> dict:
@@ -67,3 +74,21 @@ def read_provenances(paths) -> list[dict]:
 
 def read_robustness(paths) -> list[dict]:
     return [read_record(path, ROBUSTNESS_KEYS) for path in paths]
+def read_composes(paths) -> list[dict]:
+    return [read_record(path, COMPOSE_KEYS) for path in paths]
+
+
+def read_steps(path: str | os.PathLike) -> list[dict]:
+    """A composition's steps (JSON Lines), each holding ``STEP_KEYS``."""
+    from .io import read_jsonl
+
+    steps = read_jsonl(path)
+    for number, step in enumerate(steps, start=1):
+        for key in STEP_KEYS:
+            try:
+                lookup(step, key)
+            except KeyError:
+                raise LaserflowError(f"{path}: line {number}: key '{key}' is missing") from None
+    if not steps:
+        raise LaserflowError(f"{path}: no steps")
+    return steps

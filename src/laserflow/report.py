@@ -412,3 +412,132 @@ def write_robustness(summaries: list[dict], csv_path: str | os.PathLike, md_path
     write_text(tex_path, _tabular(header, body, [row["dataset"] for row in selected],
                                   f"Test accuracy % under the exact SVD and {draws} randomized SVD draws"))
     return rows
+
+
+# ---------------------------------------------------------------- composition and analysis
+
+COMPOSITION_COLUMNS = [
+    "dataset", "model", "n_val", "n_test",
+    "base_val_acc", "base_val_logloss", "base_test_acc", "base_test_logloss",
+    "laser_tau", "laser_layer", "laser_rho",
+    "laser_val_acc", "laser_val_logloss", "laser_test_acc", "laser_test_logloss",
+    "composite_val_acc", "composite_val_logloss", "composite_test_acc", "composite_test_logloss",
+    "composed_matrices", "composite", "evaluations", "compose_file",
+]
+
+
+def composite_text(edits: list[dict], tex: bool = False) -> str:
+    """A composite as its (τ, ℓ, ρ) edits, e.g. "(fc_in, 27, 0.02) (fc_in, 26, 0.1)"; "none" if empty."""
+    return " ".join(_config(edit["tau"], edit["layer"], edit["rho"], tex=tex) for edit in edits) or "none"
+
+
+def composition_rows(composes: list[dict], files: list[str]) -> list[dict]:
+    """One row per (dataset, model): base, best single-layer LASER and the greedy composite, each
+    on the validation and test parts, with the composite's edits."""
+    rows = []
+    for compose, path in sorted(zip(composes, files), key=lambda pair: (pair[0]["dataset"], pair[0]["model"])):
+        row = {"dataset": compose["dataset"], "model": compose["model"], "n_val": compose["composite"]["val"]["n"],
+               "n_test": compose["composite"]["test"]["n"],
+               "laser_tau": compose["laser"]["edit"]["tau"], "laser_layer": compose["laser"]["edit"]["layer"],
+               "laser_rho": compose["laser"]["edit"]["rho"], "composed_matrices": len(compose["edits"]),
+               "composite": composite_text(compose["edits"]), "evaluations": compose["evaluations"],
+               "compose_file": path}
+        for kind in ("base", "laser", "composite"):
+            for part in ("val", "test"):
+                row[f"{kind}_{part}_acc"] = compose[kind][part]["acc"]
+                row[f"{kind}_{part}_logloss"] = compose[kind][part]["logloss"]
+        rows.append(row)
+    if not rows:
+        raise LaserflowError("no composition results to tabulate")
+    return rows
+
+
+def _parts(row: dict, kind: str) -> str:
+    """Validation / test accuracy (log-loss) of one column kind, e.g. "20.0 (8.50) / 18.1 (8.56)"."""
+    return (f"{_cell(row[f'{kind}_val_acc'], row[f'{kind}_val_logloss'])} / "
+            f"{_cell(row[f'{kind}_test_acc'], row[f'{kind}_test_logloss'])}")
+
+
+def write_composition_table(composes: list[dict], files: list[str], csv_path: str | os.PathLike,
+                            md_path: str | os.PathLike, tex_path: str | os.PathLike) -> list[dict]:
+    """The composition table: per cell, base, best single-layer LASER and greedy composite as
+    validation / test accuracy % (log-loss), with the composite's edits; CSV, Markdown, LaTeX."""
+    rows = composition_rows(composes, files)
+    _write_csv(rows, COMPOSITION_COLUMNS, csv_path)
+    lines = _markdown_table(
+        ["dataset", "model", "base", "best single layer (τ, ℓ, ρ)", "LASER", "composite", "composite edits (τ, ℓ, ρ)"],
+        [[row["dataset"], row["model"], _parts(row, "base"),
+          _config(row["laser_tau"], row["laser_layer"], row["laser_rho"]), _parts(row, "laser"),
+          _parts(row, "composite"), row["composite"]] for row in rows])
+    lines += ["", "Validation / test accuracy % (mean per-token log-loss). The best single layer is the "
+              "cell's selected LASER configuration; the composite is the greedy search's, chosen on the "
+              "validation part only."]
+    write_text(md_path, "\n".join(lines) + "\n")
+    names = _first_of_group(rows)
+    body = [[names[index], latex_escape(model_name(row["model"])), _parts(row, "base"),
+             _config(row["laser_tau"], row["laser_layer"], row["laser_rho"], tex=True), _parts(row, "laser"),
+             _parts(row, "composite"), str(row["composed_matrices"])] for index, row in enumerate(rows)]
+    header = ["Dataset", "Model", "Base", r"$(\tau, \ell, \rho)$", "LASER", "Composite", "Edits"]
+    write_text(tex_path, _tabular(header, body, [row["dataset"] for row in rows],
+                                  "Greedy composition: validation / test accuracy % (log-loss)"))
+    return rows
+
+
+def example_share(shares: list[float]) -> float:
+    """The bottom-only share the corrections table shows: the largest below 1 (1 is the matrix itself)."""
+    below = [share for share in shares if share < 1]
+    return max(below) if below else max(shares)
+
+
+def correction_rows(analysis: dict, predictions: list[dict]) -> list[dict]:
+    """Items LASER gets right and the base model wrong: prompt, gold, and each variant's prediction."""
+    names = [variant["variant"] for variant in analysis["variants"]]
+    base, laser = names.index("base"), names.index("laser")
+    bottoms = [(position, variant["share"]) for position, variant in enumerate(analysis["variants"])
+               if variant["variant"] == "bottom"]
+    rows = []
+    for position, item in enumerate(predictions):
+        if item["correct"][laser] and not item["correct"][base]:
+            row = {"index": item["index"], "part": "val" if position < analysis["n_val"] else "test",
+                   "prompt": item["prompt"], "gold": item["gold"], "base": item["predictions"][base],
+                   "laser": item["predictions"][laser]}
+            rows.append(row | {f"bottom_{share:g}": item["predictions"][index] for index, share in bottoms})
+    return rows
+
+
+def _markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
+    """A Markdown table's lines: the header, its rule and one line per row of cells."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(cells) + " |"
+                                                                              for cells in body]
+
+
+def _markdown_text(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", r"\|")
+
+
+def write_corrections_table(analysis: dict, predictions: list[dict], csv_path: str | os.PathLike,
+                            md_path: str | os.PathLike, tex_path: str | os.PathLike, examples: int) -> list[dict]:
+    """Items where LASER corrects the base model (prompt | gold | base | LASER | bottom-only), the
+    paper's Fig. 4c: every such item in the CSV (bottom-only at every share), the first
+    ``examples`` in Markdown and LaTeX (bottom-only at ``example_share``)."""
+    rows = correction_rows(analysis, predictions)
+    shares = [variant["share"] for variant in analysis["variants"] if variant["variant"] == "bottom"]
+    columns = ["index", "part", "prompt", "gold", "base", "laser"] + [f"bottom_{share:g}" for share in shares]
+    _write_csv(rows, columns, csv_path)
+    share = example_share(shares)
+    shown = rows[:examples]
+    config = analysis["configuration"]
+    what = (f"{analysis['model']} on {analysis['dataset']}: LASER ({config['tau']}, {config['layer']}, "
+            f"{config['rho']:g}) against the base model; bottom-only keeps the lowest {100 * share:g}% of the "
+            f"singular components")
+    lines = _markdown_table(["prompt", "gold", "base", "LASER", "bottom-only"],
+                            [[_markdown_text(row[key]) for key in ("prompt", "gold", "base", "laser", f"bottom_{share:g}")]
+                             for row in shown])
+    lines += ["", f"{what}. {len(rows)} of {analysis['n_items']} items are corrected"
+              + (f"; the first {len(shown)} are shown." if len(shown) < len(rows) else ".")]
+    write_text(md_path, "\n".join(lines) + "\n")
+    body = [[latex_escape(" ".join(str(row[key]).split())) for key in ("prompt", "gold", "base", "laser")]
+            + [latex_escape(" ".join(str(row[f"bottom_{share:g}"]).split()))] for row in shown]
+    write_text(tex_path, _tabular(["Prompt", "Gold", "Base", "LASER", "Bottom-only"], body, [""] * len(body),
+                                  f"Items LASER corrects: {what}"))
+    return rows

@@ -8,6 +8,7 @@ GPU memory is not requested: a job gets a whole GPU (GPT-J fp16 needs ~12 GB of 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -44,10 +45,34 @@ def megabytes(n_bytes: int) -> int:
     return -(-(int(n_bytes * 1.1) // 1_000_000 + JOB_OVERHEAD_MB) // 1000) * 1000
 
 
-def evaluation_mem_mb(config: dict, model: str) -> int:
-    """Host memory of a job that loads the model in its configured dtype."""
+def evaluation_mem_mb(config: dict, model: str, extra_bytes: int = 0) -> int:
+    """Host memory of a job that loads the model in its configured dtype (and ``extra_bytes``)."""
     dtype = config["models"][model].get("dtype", "float32")
-    return megabytes(model_parameters(config, model) * DTYPE_BYTES[dtype])
+    return megabytes(model_parameters(config, model) * DTYPE_BYTES[dtype] + extra_bytes)
+
+
+def compose_mem_mb(config: dict, model: str, factor_files: list[str]) -> int:
+    """Host memory of a composition job: the model and every SVD factors file it composes, all
+    held at once (GPT-J's 28 fc_in: 9.4 GB). Files not made yet (a dry run) count nothing."""
+    return evaluation_mem_mb(config, model, sum(_size(path) for path in factor_files))
+
+
+def analysis_mem_mb(config: dict, model: str, model_dir: str | os.PathLike, dataset: str | os.PathLike,
+                    factor_files: list[str]) -> int:
+    """Host memory of an analysis job: the model, the largest SVD factors file it may load, and
+    one float32 final hidden state per item (GPT-J on CounterFact: 1.1 GB). Files not made yet
+    (a dry run) count nothing."""
+    hidden_states = 0
+    model_config, items = Path(model_dir) / "config.json", Path(dataset)
+    if model_config.exists() and items.exists():
+        values = json.loads(model_config.read_text())
+        with open(items, "rb") as handle:
+            hidden_states = 4 * (values.get("n_embd") or values["hidden_size"]) * sum(1 for _ in handle)
+    return evaluation_mem_mb(config, model, max(map(_size, factor_files), default=0) + hidden_states)
+
+
+def _size(path: str | os.PathLike) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else 0
 
 
 def svd_mem_mb(config: dict, model: str, model_dir: str | os.PathLike) -> int:

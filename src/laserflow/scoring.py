@@ -96,6 +96,26 @@ def _choice_record(request: Request, logprobs: list[float], lengths: list[int]) 
             "prediction": request.choices[best], "choice_logprobs": [round(value, 6) for value in logprobs]}
 
 
+def plan_items(tokenizer, family: Family, items: list[dict], options: ScoringOptions,
+               dataset: str) -> tuple[list[Request], list[dict], list]:
+    """Each item's request, the rows it needs (indices into the rows) and the tokenized rows."""
+    info = dataset_info(dataset)
+    requests = [build_request(info, family, tokenizer, item, options) for item in items]
+    builder = RowBuilder(tokenizer, family)
+    plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
+    return requests, plans, builder.build()
+
+
+def row_parts(plans: list[dict], n_rows: int, n_val: int) -> list[int]:
+    """Each row's part: 0 for the rows of the first ``n_val`` items (validation), 1 for the others."""
+    parts = [0] * n_rows
+    for position, plan in enumerate(plans):
+        for rows in plan.values():
+            for number in rows if isinstance(rows, list) else [rows]:
+                parts[number] = int(position >= n_val)
+    return parts
+
+
 def score_items(model, tokenizer, family: Family, items: list[dict], options: ScoringOptions,
                 dataset: str = "counterfact", n_val: int | None = None) -> list[dict]:
     """Per-item records (index, correct, answer_logprob, answer_len, prediction, …) of the model as
@@ -116,18 +136,11 @@ def score_states(states: WeightStates, tokenizer, family: Family, items: list[di
     batch_size = resolve_batch_size(options.batch_size, device)
     token_text = TokenText(tokenizer)
     n_val = len(items) if n_val is None else n_val
-    requests = [build_request(info, family, tokenizer, item, options) for item in items]
-    builder = RowBuilder(tokenizer, family)
-    plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
+    requests, plans, rows = plan_items(tokenizer, family, items, options, dataset)
     masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
-    rows = builder.build()
-    row_parts = [0] * len(rows)
-    for position, plan in enumerate(plans):
-        for row in plan.values():
-            for number in row if isinstance(row, list) else [row]:
-                row_parts[number] = int(position >= n_val)
+    parts = row_parts(plans, len(rows), n_val)
     with torch.inference_mode():
-        read = run_batched(rows, [len(row.ids) for row in rows], row_parts, batch_size,
+        read = run_batched(rows, [len(row.ids) for row in rows], parts, batch_size,
                            lambda batch: read_batch(states, tokenizer.pad_token_id, batch, device),
                            options.show_progress, f"scoring {dataset}")
         to_generate = [i for i, request in enumerate(requests) if request.method == "generation"]

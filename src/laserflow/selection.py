@@ -24,6 +24,10 @@ def rank_candidates(candidates: list[dict]) -> list[int]:
         return -val["acc"], val["logloss"], position
 
     return sorted(range(len(candidates)), key=key)
+def improves(val: dict, incumbent: dict) -> bool:
+    """Whether validation metrics ``val`` beat ``incumbent``'s: higher accuracy, or the same
+    accuracy with a strictly lower log-loss."""
+    return val["acc"] > incumbent["acc"] or (val["acc"] == incumbent["acc"] and val["logloss"] < incumbent["logloss"])
 
 
 def select_best(candidates: list[dict]) -> int:

@@ -157,3 +157,64 @@ def robustness_cells(config: dict) -> list[tuple[str, str]]:
     chosen = robustness.get("cells")
     listed = None if chosen is None else {(model, dataset) for model, datasets in chosen.items() for dataset in datasets}
     return [cell for cell in selected_cells(config) if listed is None or cell in listed]
+# ---------------------------------------------------------------- composition and analysis
+
+
+def block_cells(config: dict, block: str) -> list[tuple[str, str]]:
+    """The cells the ``compose`` or ``analysis`` block runs on: none when it is off; otherwise the
+    block's own ``cells`` that the run evaluates (all of the run's cells without them)."""
+    spec = config.get(block, {})
+    if not spec.get("enabled"):
+        return []
+    run = cells(config)
+    chosen = spec.get("cells")
+    if chosen is None:
+        return run
+    return [(model, dataset) for model, datasets in chosen.items() for dataset in datasets if (model, dataset) in run]
+
+
+@dataclass(frozen=True)
+class ComposePlan:
+    """One model's composition search: the τ visited at each layer, the layers in visiting order,
+    and the reduction steps (fractions of the rank removed, the first 0: the unmodified matrix)."""
+
+    taus: tuple[str, ...]
+    layers: tuple[int, ...]
+    steps: tuple[float, ...]
+
+    @classmethod
+    def from_config(cls, config: dict, model: str) -> "ComposePlan":
+        """``compose.layers: all`` is every layer from the last to the first; a list keeps its order."""
+        spec = config["compose"]
+        chosen = spec["layers"]
+        layers = range(model_info(config, model).layers - 1, -1, -1) if chosen == "all" else chosen
+        return cls(tuple(spec["taus"]), tuple(layers), tuple(float(step) for step in spec["steps"]))
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ComposePlan":
+        return cls(tuple(values["taus"]), tuple(values["layers"]), tuple(values["steps"]))
+
+    def as_dict(self) -> dict:
+        return {"taus": list(self.taus), "layers": list(self.layers), "steps": list(self.steps)}
+
+    @property
+    def matrices(self) -> list[tuple[str, int]]:
+        """Every (τ, ℓ) in visiting order: layer by layer, τ in the given order at each."""
+        return [(tau, layer) for layer in self.layers for tau in self.taus]
+
+    @staticmethod
+    def edit(tau: str, layer: int, reduction: float) -> Edit:
+        """The LASER edit removing the fraction ``reduction`` of the rank: ρ = 1 − reduction."""
+        return Edit("laser", tau, layer, Level(rho=1 - reduction))
+
+
+def analysis_edit(config: dict) -> Edit | None:
+    """The configuration the analysis block names for every cell; None: each cell's selected one."""
+    chosen = config["analysis"]["configuration"]
+    return None if chosen == "selected" else entry_edit(chosen)
+
+
+def laser_matrices(config: dict, model: str, dataset: str) -> list[tuple[str, int]]:
+    """The (τ, ℓ) of a cell's LASER configurations (one of them is the selected one)."""
+    found = [(edit.tau, edit.layer) for edit in edits(config, model, dataset) if edit.intervention == "laser"]
+    return list(dict.fromkeys(found))

@@ -46,7 +46,8 @@ def socket_path() -> str:
 # ---------------------------------------------------------------- the jobs a worker runs
 
 # Job kind -> the module whose ``run_job(job: dict)`` runs it.
-JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd", "robustness": "laserflow.robustness"}
+JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd", "robustness": "laserflow.robustness",
+        "compose": "laserflow.compose", "analysis": "laserflow.analysis"}
 
 
 def _run(kind: str, job: dict) -> None:

@@ -20,6 +20,8 @@ DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 DEMO["datasets"] = {"counterfact": DEMO["datasets"]["counterfact"]}
 del DEMO["robustness"]  # its cells name the demo's other datasets
 DEMO["sweep"] = {"interventions": ["laser"], "taus": ["fc_in", "fc_out"], "layers": "all", "rates": [2, 9.9]}
+for block in ("compose", "analysis"):
+    DEMO[block] = {"enabled": True, "cells": {"tiny-gptj": ["counterfact"]}}
 
 
 def mutated(change):
@@ -108,6 +110,31 @@ def mutated(change):
          "robustness.cells.gptj: 'gptj' is not a configured model"),
         (lambda c: c.update(robustness={"enabled": True, "draws": 0}),
          "key 'robustness.draws': 0 is less than the minimum of 1"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 3, "rho": 0.5}]}}),
+         "selected.tiny-gptj.counterfact.0: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9}] * 2}}),
+         "selected.tiny-gptj.counterfact: a configuration is listed twice"),
+        (lambda c: c.update(compose={"enabled": True, "steps": [0.45, 0.9]}),
+         "compose.steps: [0.45, 0.9] must rise strictly from 0 (the unmodified matrix)"),
+        (lambda c: c.update(compose={"enabled": True, "steps": [0, 0.9, 0.45]}),
+         "compose.steps: [0, 0.9, 0.45] must rise strictly from 0 (the unmodified matrix)"),
+        (lambda c: c.update(compose={"steps": [0, 1]}),
+         "key 'compose.steps.1': 1 is greater than or equal to the maximum of 1"),
+        (lambda c: c.update(compose={"enabled": True, "layers": [2, 3]}),
+         "compose.layers: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
+        (lambda c: c.update(compose={"enabled": True, "layers": [2, 2]}), "compose.layers: a layer is listed twice"),
+        (lambda c: c.update(compose={"enabled": True, "taus": ["fc_up"]}),
+         "compose.taus: 'fc_up' is not a matrix type of model 'tiny-gptj' (gptj); "
+         "valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_out, attn, mlp, all"),
+        (lambda c: c.update(compose={"enabled": True, "cells": {"tiny-gptj": ["fever"]}}),
+         "compose.cells.tiny-gptj: 'fever' is not a configured dataset"),
+        (lambda c: c.update(analysis={"cells": {"gptj": ["counterfact"]}}),
+         "analysis.cells.gptj: 'gptj' is not a configured model"),
+        (lambda c: c.update(analysis={"enabled": True, "configuration": {"tau": "fc_in", "layer": 5, "rho": 0.1}}),
+         "analysis.configuration.layer: layer 5 is beyond model 'tiny-gptj' (layers 0..2)"),
+        (lambda c: c.update(analysis={"shares": [0.5, 0.1]}), "analysis.shares: [0.5, 0.1] must rise strictly"),
+        (lambda c: c.update(analysis={"shares": [0, 0.5]}),
+         "key 'analysis.shares.0': 0 is less than or equal to the minimum of 0"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(change, message):
@@ -128,6 +155,23 @@ def test_defaults_are_filled_and_the_grid_follows_the_original_sweep_order():
         {"intervention": "laser", "tau": "fc_out", "layer": 2, "level": "rate9.9"},
     ]
     assert len(keys) == 3 * 2 * 2
+
+
+def test_composition_and_analysis_are_off_by_default_and_visit_layers_from_the_last():
+    config = mutated(lambda c: (c.pop("compose"), c.pop("analysis")))
+    lf_config.validate(config)
+    assert sweep.block_cells(config, "compose") == sweep.block_cells(config, "analysis") == []
+    config["compose"]["enabled"] = True
+    assert sweep.block_cells(config, "compose") == sweep.cells(config)
+    # A block's cells that the run does not evaluate are skipped (e.g. when a layered file narrows the run).
+    config |= {"cells": {"tiny-llama": ["counterfact"]}, "analysis": config["analysis"] | {
+        "enabled": True, "cells": {"tiny-gptj": ["counterfact"], "tiny-llama": ["counterfact"]}}}
+    assert sweep.block_cells(config, "analysis") == [("tiny-llama", "counterfact")]
+    plan = sweep.ComposePlan.from_config(config, "tiny-gptj")
+    assert (plan.layers, plan.taus, plan.steps) == ((2, 1, 0), ("fc_in",), (0.0, 0.45, 0.9, 0.94, 0.98))
+    # The original's reductions and kept ranks for a 4096-wide matrix: 2252, 409, 245, 81 of 4096.
+    assert [plan.edit("fc_in", 2, step).level.kept_rank((16384, 4096)) for step in plan.steps[1:]] == [2252, 409, 245, 81]
+    assert sweep.analysis_edit(config) is None
 
 
 def test_env_file_pins_match_pyproject():
@@ -157,7 +201,8 @@ def test_artifact_evaluation_config_lists_the_papers_published_configurations():
     from laserflow.paper import read_paper_table
 
     config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "paper-selected.yaml")
-    assert set(yaml.safe_load((REPO / "configs" / "paper-selected.yaml").read_text())) == {"selected"}
+    assert set(yaml.safe_load((REPO / "configs" / "paper-selected.yaml").read_text())) == {"selected", "compose", "analysis"}
+    assert sweep.block_cells(config, "compose") == sweep.block_cells(config, "analysis") == []
     paper = read_paper_table(REPO / "data" / "paper" / "table1.csv")
     expected = {(model, dataset): [(cell["tau"], cell["layer"], cell["rho"])]
                 for (dataset, model), cell in paper.items()
@@ -319,3 +364,21 @@ def test_config_check_lists_the_levels_that_keep_rank_0_where_shapes_are_known(t
         "laserflow: note: later: matrix shapes unknown before its jobs run: someone/model is not a known checkpoint "
         "and resources/models/later has no snapshot yet; a level that keeps rank 0 shows in its job's log",
     ]
+def test_composition_and_analysis_request_the_model_plus_what_they_hold(tmp_path):
+    from laserflow import resources
+
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml")
+    factors = []
+    for layer, size in ((27, 335_000_000), (26, 335_000_000)):  # GPT-J fc_in factors: (16384 + 4096) × 4096 floats
+        factors.append(tmp_path / f"{layer}.pt")
+        with open(factors[-1], "wb") as handle:
+            handle.truncate(size)
+    # 12.1 GB of weights + 0.67 GB of factors, +10% and 3 GB (17.1 GB), in 1 GB steps; unmade files count nothing.
+    assert resources.compose_mem_mb(config, "gptj", factors) == 18000
+    assert resources.compose_mem_mb(config, "gptj", [tmp_path / "missing.pt"]) == 17000
+    # The largest factors file (0.34 GB: 16.7 GB in all) and 65,757 float32 hidden states of 4,096
+    # (1.08 GB: 17.9 GB in all).
+    (tmp_path / "config.json").write_text('{"n_embd": 4096}')
+    assert resources.analysis_mem_mb(config, "gptj", tmp_path, tmp_path / "items.jsonl", factors) == 17000
+    (tmp_path / "items.jsonl").write_text("{}\n" * 65757)
+    assert resources.analysis_mem_mb(config, "gptj", tmp_path, tmp_path / "items.jsonl", factors) == 18000

@@ -10,7 +10,7 @@ from laserflow.edits import Edit, Level
 from laserflow.families import FAMILIES, detect_family
 from laserflow.io import LaserflowError
 from laserflow import laser
-from laserflow.laser import apply_edits, edited_weight, randomized_low_rank, restore, svd_factors, truncate
+from laserflow.laser import apply_edits, edited_weight, randomized_low_rank, restore_weights, svd_factors, truncate
 from laserflow.models import load_model
 
 PAPER_RATES = [1.0, 2.0, 4.0, 6.0, 8.0, 9.0, 9.5, 9.9, 9.95]
@@ -208,7 +208,7 @@ def test_kept_ranks_are_recorded_per_matrix_and_warned_once_per_job(tiny_models,
     before = {name: param.detach().clone() for name, param in model.named_parameters()}
     edits = [Edit("laser", "mlp", 0, Level(rho=0.005)), Edit("prune", "fc_in", 2, Level(rate=5.0))]
     for _ in range(2):
-        restore(model, apply_edits(model, family, edits))
+        restore_weights(model, apply_edits(model, family, edits))
     assert all(torch.equal(param.detach(), before[name]) for name, param in model.named_parameters())
     # int(128 · 0.005) = 0: each of the three MLP matrices (narrow side 128) keeps rank 0.
     assert describe_edits(model, family, edits) == [

@@ -39,6 +39,10 @@ def test_paper_config_expands_offline_to_the_full_search(repo, planned_jobs, tmp
     counts = planned_jobs(result.stdout + result.stderr)
     assert counts["evaluate_configuration"] == 8 * (28 + 32 + 12) * 2 * 9
     assert "evaluate_layer" not in counts and "evaluate_chosen" not in counts
+    # Composition and the higher-order components analysis on GPT-J × CounterFact only, from that
+    # cell's sweep files (no SVD of their own): one job each, a figure each, their tables.
+    beyond = ("compose", "composition_figure", "composition_table", "analysis", "analysis_figure", "corrections_table")
+    assert [counts[rule] for rule in beyond] == [1] * 6
 
 
 def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configurations(repo, planned_jobs, tmp_path):
@@ -49,6 +53,7 @@ def test_artifact_evaluation_runs_only_the_base_models_and_the_published_configu
     # and WikidataQA; Llama-2 fc_in 27 and 30, RoBERTa fc_in 3: two cells each).
     assert (counts["evaluate_base"], counts["evaluate_configuration"], counts["svd"]) == (24, 24, 19)
     assert "evaluate_layer" not in counts and "evaluate_chosen" not in counts  # listed configurations, no search
+    assert "compose" not in counts and "analysis" not in counts
 
 
 def test_the_robustness_config_redraws_the_published_configurations(repo, planned_jobs, tmp_path):
@@ -69,7 +74,7 @@ def test_the_figure_config_runs_one_cell_and_fetches_only_what_it_needs(repo, pl
     assert (counts["evaluate_base"], counts["evaluate_layer"], counts["svd"]) == (1, 28, 6 * 28)
     assert "evaluate_chosen" not in counts  # sweep.score: all
     assert (counts["download_dataset"], counts["snapshot_model"], counts["prepare_dataset"]) == (1, 1, 1)
-    assert "fetch_hub_dataset" not in counts
+    assert "fetch_hub_dataset" not in counts and "compose" not in counts and "analysis" not in counts
 
 
 def test_snakemake_reports_a_bad_config_in_one_line(repo, tmp_path):
