@@ -42,13 +42,17 @@ def test_the_robustness_job_redraws_the_two_best_candidates(workdir):
     assert (summary["draws"], summary["top_k"], len(summary["candidates"])) == (2, 2, 2)
     assert summary["candidates"][0]["file"] == selection["files"]["chosen"]
     for candidate in summary["candidates"]:
+        # The search scored the validation part; its exact numbers are the robustness job's.
         run = read_json(workdir / candidate["file"])
-        assert candidate["exact"] == {"val": run["metrics"]["val"], "test": run["metrics"]["test"]}
+        assert candidate["exact"]["val"] == run["metrics"]["val"]
         assert [draw["seed"] for draw in candidate["draws"]] == [0, 1]
+    # The selected one's test numbers equal its own job's on every item.
+    chosen = read_json(workdir / "results/gptj/counterfact/chosen.json")
+    assert summary["candidates"][0]["exact"] == {"val": chosen["metrics"]["val"], "test": chosen["metrics"]["test"]}
     with open(workdir / "results/tables/robustness.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["dataset"], row["candidate"]) for row in rows] == [("counterfact", "1"), ("counterfact", "2")]
-    assert float(rows[0]["exact_test_acc"]) == pytest.approx(selection["laser"]["test"]["acc"])
+    assert float(rows[0]["exact_test_acc"]) == pytest.approx(chosen["metrics"]["test"]["acc"])
     for ext in ("png", "pdf"):
         assert (workdir / f"results/figures/robustness.{ext}").stat().st_size > 5000
 
@@ -56,7 +60,7 @@ def test_the_robustness_job_redraws_the_two_best_candidates(workdir):
 def test_a_level_keeping_rank_0_runs_with_its_kept_rank_recorded_and_a_warning(workdir):
     run = read_json(workdir / "results/gptj/counterfact/runs/laser/fc_in/1/rate9.95.json")
     assert run["edits"][0]["matrices"] == {"transformer.h.1.mlp.fc_in.weight": {"shape": [128, 64], "kept_rank": 0}}
-    log = (workdir / "logs/gptj/counterfact/runs/laser/fc_in/1/rate9.95.log").read_text()
+    log = (workdir / "logs/gptj/counterfact/runs/layer1.log").read_text()  # the layer group's job
     assert log.count("keeps rank 0") == 1
     assert ("rate9.95 keeps rank 0 of transformer.h.1.mlp.fc_in.weight (128x64): writing the zero matrix, as the "
             "original does") in log
