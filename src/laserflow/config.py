@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from .families import family_by_name
-from .io import LaserflowError
+from .edits import Level
+from .io import LaserflowError, read_text
 from .paths import run_key
 from .sweep import cells, levels, layers, model_info, selected_edits
+
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
 
 
 def read_yaml(path: str | Path) -> dict:
-    """One config file's mapping; a YAML syntax error names the file and line."""
+    """One config file's mapping; a missing or unreadable file, bytes that are not UTF-8 and a YAML
+    syntax error are one line naming the file (and line)."""
+    if str(path) == "-":
+        raise LaserflowError("-: a config is read from a file, not from standard input; name the file")
     try:
-        config = yaml.safe_load(Path(path).read_text())
+        text = read_text(path)
+    except FileNotFoundError:
+        raise LaserflowError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LaserflowError(f"{path}: a directory, not a config file") from None
+    except OSError as err:
+        raise LaserflowError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        config = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -71,12 +86,13 @@ def first_schema_error(config: dict) -> str | None:
 
 
 def check(config: dict, source: str = "config") -> None:
-    """Semantic checks the schema cannot express: cells, τ per family, layer range, levels."""
+    """Semantic checks the schema cannot express: cells, τ per family, layer range, levels, the
+    evaluation device."""
     check_cells(config, source)
-    try:
-        levels(config)
-    except LaserflowError as err:
-        raise LaserflowError(f"{source}: sweep: {err}") from None
+    check_sweep(config, source)
+    device = config["evaluation"]["device"]
+    if not DEVICE.fullmatch(device):
+        raise LaserflowError(f"{source}: evaluation.device: '{device}' is not one of auto, cpu, cuda, cuda:N")
     for name in dict.fromkeys(model for model, _ in cells(config)):
         info = model_info(config, name)
         family = family_by_name(info.family)
@@ -94,6 +110,40 @@ def check(config: dict, source: str = "config") -> None:
                 )
     check_datasets(config, source)
     check_selected(config, source)
+
+
+def check_level(value: float, kind: str, where: str) -> None:
+    """A level's file-name label reads back as exactly its value (rate 9.9999999 would be labelled
+    rate10, rate 0.00001 rate1e-05)."""
+    level = Level(**{kind: float(value)})
+    try:
+        exact = Level.parse(level.label) == level
+    except LaserflowError:
+        exact = False
+    if not exact:
+        label = f"{kind}{float(value):g}"
+        raise LaserflowError(f"{where}: {kind} {value!r} has no exact file-name label (it would be '{label}'); "
+                             f"use a plain decimal of at most 6 significant digits")
+
+
+def check_sweep(config: dict, source: str = "config") -> None:
+    """Each level has an exact label, and no list of the sweep names a value twice."""
+    sweep = config["sweep"]
+    try:
+        levels(config)
+    except LaserflowError as err:
+        raise LaserflowError(f"{source}: sweep: {err}") from None
+    kind = "rate" if "rates" in sweep else "rho"
+    for value in sweep[kind + "s"]:
+        check_level(value, kind, f"{source}: sweep.{kind}s")
+    for key in ("interventions", "taus", "layers", "rates", "rhos"):
+        values = sweep.get(key)
+        if isinstance(values, list):
+            seen = set()
+            for value in values:
+                if value in seen:
+                    raise LaserflowError(f"{source}: sweep.{key}: {value!r} is listed twice")
+                seen.add(value)
 
 
 def check_datasets(config: dict, source: str = "config") -> None:
@@ -136,6 +186,8 @@ def check_selected(config: dict, source: str = "config") -> None:
             if dataset not in config["datasets"]:
                 raise LaserflowError(f"{where}: '{dataset}' is not a configured dataset")
             for number, entry in enumerate(entries):
+                kind = "rate" if "rate" in entry else "rho"
+                check_level(entry[kind], kind, f"{where}.{number}")
                 if entry["tau"] not in family.taus:
                     raise LaserflowError(
                         f"{where}.{number}: '{entry['tau']}' is not a matrix type of model '{model}' "
@@ -160,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m laserflow.config CONFIG [CONFIG ...]", file=sys.stderr)
+        return 2
     try:
         load_config(*paths)
     except LaserflowError as err:
