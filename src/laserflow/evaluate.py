@@ -4,7 +4,6 @@ write the per-item records and a summary with the job's provenance."""
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,33 +20,9 @@ from .scoring import describe_scoring, score_items
 from .selection import split_metrics, validation_size
 from .settings import EvaluationPaths, EvaluationSettings, SvdSettings
 from .svd import load_svd_cache
+from .versions import software_versions
 
 log = logging.getLogger(__name__)
-
-
-def software_versions() -> dict:
-    """Versions of the packages a result depends on, and laserflow's git commit when available."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for package in ("torch", "transformers", "tokenizers", "datasets", "snakemake", "laserflow"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = None
-    out["laserflow_commit"] = _git_commit()
-    return out
-
-
-def _git_commit() -> str | None:
-    import subprocess
-
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def run_configuration(settings: EvaluationSettings, edits: list[Edit], paths: EvaluationPaths) -> dict:

@@ -48,18 +48,19 @@ def resolve_device(device: str) -> torch.device:
 
 
 def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> tuple[int, object]:
-    """The first GPU no other job holds, by an exclusive lock per device (released at exit).
+    """The first GPU no other job of this user holds, by an exclusive lock per device (released
+    at exit), in the user's private directory.
 
     Snakemake's `gpu` resource caps how many GPU jobs run at once; this gives each its own
     device. Under SLURM, CUDA_VISIBLE_DEVICES already shows a job one GPU, so no claim is made.
     """
     import fcntl
-    import tempfile
 
-    lock_dir = Path(lock_dir or Path(tempfile.gettempdir()) / "laserflow-gpu-locks")
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    from .runtime import open_lock, private_dir
+
+    lock_dir = Path(lock_dir) if lock_dir else private_dir()
     for index in range(count):
-        handle = open(lock_dir / f"gpu{index}.lock", "w")
+        handle = os.fdopen(open_lock(lock_dir / f"gpu{index}.lock"), "rb+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
