@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from laserflow import config as lf_config
+from laserflow import manifest as lf_manifest
 from laserflow import paths
 from laserflow import resources as lf_resources
 from laserflow import sweep
@@ -51,17 +52,26 @@ def report_script(name):
 # ---------------------------------------------------------------- models and datasets
 
 
-def model_directory(model):
+def model_path(model):
     """A model's directory: the configured local path, or where the models stage puts it."""
-    spec = config["models"][model]
-    if "tiny" in spec:
-        return paths.MODEL.format(model=model)
-    # A pinned hub snapshot or a local copy: a new timestamp alone must not rerun the sweep.
-    return ancient(spec.get("path", paths.MODEL.format(model=model)))
+    return config["models"][model].get("path", paths.MODEL.format(model=model))
+
+
+def model_directory(model):
+    """A model's directory as an input. Its timestamp decides nothing: its content does, through
+    the model's manifest (rules/models.smk), which every job reading the model also lists.
+    """
+    return ancient(model_path(model))
 
 
 def model_input(wildcards):
     return model_directory(wildcards.model)
+
+
+def hub_source(wildcards):
+    """What a hub snapshot downloads: a new revision re-snapshots, other keys do not."""
+    spec = config["models"][wildcards.model]
+    return {"hub": spec["hub"], "revision": spec["revision"]}
 
 
 def raw_source(dataset):
@@ -83,6 +93,12 @@ def answer_tokenizer(wildcards):
     """HotPotQA's answer filter reads this model's tokenizer (none for other datasets)."""
     model = config["datasets"][wildcards.dataset].get("answer_tokenizer")
     return [] if model is None else model_directory(model)
+
+
+def answer_tokenizer_manifest(wildcards):
+    """The manifest of the answer filter's model: its tokenizer's content decides reruns."""
+    model = config["datasets"][wildcards.dataset].get("answer_tokenizer")
+    return [] if model is None else paths.MANIFEST.format(model=model)
 
 
 def tiny_model_corpus(wildcards):
@@ -117,10 +133,18 @@ def laser_run_files(wildcards):
 
 
 def svd_files(wildcards):
-    """The cached exact SVD a LASER configuration truncates (none for other interventions)."""
+    """The cached exact SVD a LASER configuration truncates (none for other interventions). Its
+    timestamp decides nothing; its record's content does (svd_records)."""
     if wildcards.intervention != "laser" or config["svd"]["mode"] != "exact":
         return []
-    return [paths.SVD.format(**wildcards)]
+    return [ancient(paths.SVD.format(**wildcards))]
+
+
+def svd_records(wildcards):
+    """The records (sha256) of the cached SVD a configuration truncates: they change exactly when
+    the factors do, so a touched cache reruns nothing and a rebuilt one reruns its configurations.
+    """
+    return [paths.svd_record(str(factors)) for factors in svd_files(wildcards)]
 
 
 def evaluation_settings(wildcards):

@@ -43,6 +43,7 @@ rule prepare_dataset:
     input:
         raw=raw_input,
         tokenizer=answer_tokenizer,
+        tokenizer_manifest=answer_tokenizer_manifest,
     output:
         dataset=paths.DATASET,
     log:

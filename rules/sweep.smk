@@ -4,8 +4,10 @@
 rule svd:
     input:
         model=model_input,
+        manifest=rules.model_manifest.output.manifest,
     output:
         factors=paths.SVD,
+        record=paths.svd_record(paths.SVD),
     log:
         paths.log(paths.SVD),
     conda:
@@ -53,6 +55,7 @@ rule evaluate_configuration:
         manifest=rules.model_manifest.output.manifest,
         dataset=rules.prepare_dataset.output.dataset,
         svd=svd_files,
+        svd_records=svd_records,
     output:
         summary=paths.RUN,
         records=paths.items(paths.RUN),

@@ -27,7 +27,8 @@ import torch
 
 from .data.catalog import dataset_info
 from .families import Family
-from .forward import RowBuilder, TokenText, generate, read_batch, resolve_batch_size, run_batched
+from .forward import (RowBuilder, TokenText, check_context, context_length, generate, read_batch,
+                      resolve_batch_size, run_batched)
 from .io import LaserflowError
 from .prompts import Request, build_request
 from .settings import ScoringOptions
@@ -107,6 +108,10 @@ def score_items(model, tokenizer, family: Family, items: list[dict], options: Sc
     plans = [_plan(builder, family, request, item["index"]) for request, item in zip(requests, items)]
     masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
     rows = builder.build()
+    limit = context_length(model.config)
+    row_items = {row: item["index"] for item, plan in zip(items, plans)
+                 for entry in plan.values() for row in (entry if isinstance(entry, list) else [entry])}
+    check_context([len(rows[row].ids) for row in row_items], list(row_items.values()), limit, dataset)
     with torch.inference_mode():
         read = run_batched(rows, [len(row.ids) for row in rows], batch_size,
                             lambda batch: read_batch(model, tokenizer.pad_token_id, batch, device),
@@ -116,6 +121,8 @@ def score_items(model, tokenizer, family: Family, items: list[dict], options: Sc
         if to_generate:
             prompts = [{"ids": ids} for ids in tokenizer([requests[i].prompt for i in to_generate]).input_ids]
             max_new_tokens = options.max_new_tokens or info.max_new_tokens
+            check_context([len(prompt["ids"]) for prompt in prompts], [items[i]["index"] for i in to_generate], limit,
+                          dataset, max_new_tokens)
             continuations = run_batched(prompts, [len(p["ids"]) for p in prompts], batch_size,
                                          lambda batch: generate(model, tokenizer, batch, max_new_tokens, device),
                                          options.show_progress, f"generating {dataset}")

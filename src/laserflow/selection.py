@@ -11,15 +11,37 @@ configuration's *test* accuracy and log-loss are reported next to the base model
 
 from __future__ import annotations
 
+import math
+
 from .io import LaserflowError
 
 RULE = "max validation accuracy; ties: lower validation log-loss; then the earlier configuration in sweep order"
+
+
+def summary_name(summary: dict) -> str:
+    """How messages name a summary: its file, or its configuration."""
+    target = summary.get("provenance", {}).get("target")
+    return target or ", ".join(f"{edit['intervention']} {edit['tau']} layer {edit['layer']} {edit.get('level', 'none')}"
+                               for edit in summary["edits"]) or "the base model"
+
+
+def check_numbers(summary: dict) -> None:
+    """A summary's validation and test accuracy and log-loss are finite numbers (a NaN or infinity
+    must never be selected or reported)."""
+    if summary["n_val"] == 0:
+        raise LaserflowError(f"{summary_name(summary)}: no validation items to select on; raise selection.val_fraction")
+    for part in ("val", "test"):
+        for key in ("acc", "logloss"):
+            value = summary["metrics"][part][key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise LaserflowError(f"{summary_name(summary)}: {part} {key} is {value}; refusing to select from it")
 
 
 def select_best(candidates: list[dict]) -> int:
     """The position of the winning summary among ``candidates`` (run summaries in sweep order)."""
     best = None
     for position, summary in enumerate(candidates):
+        check_numbers(summary)
         val = summary["metrics"]["val"]
         if best is None:
             best = position
@@ -46,6 +68,7 @@ def selection(base: dict, runs: list[dict]) -> tuple[dict, int]:
                 f"run {run['edits']} is for {run['model']}/{run['dataset']} with {run['n_val']} validation items; "
                 f"the base is {base['model']}/{base['dataset']} with {base['n_val']}"
             )
+    check_numbers(base)
     candidates = [position for position, run in enumerate(runs) if is_laser(run)]
     chosen = candidates[select_best([runs[position] for position in candidates])] if candidates else None
     if chosen is None:
