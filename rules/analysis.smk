@@ -10,6 +10,7 @@ rule analysis:
         source_record=rules.prepare_dataset.output.source,
         selection=analysis_selection,
         svd=analysis_svd_files,
+        svd_records=records_of(analysis_svd_files),
     output:
         summary=paths.ANALYSIS,
         records=paths.items(paths.ANALYSIS),

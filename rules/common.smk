@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from laserflow import config as lf_config
+from laserflow import manifest as lf_manifest
 from laserflow import paths
 from laserflow import resources as lf_resources
 from laserflow import sweep
@@ -56,17 +57,26 @@ def report_script(name):
 # ---------------------------------------------------------------- models and datasets
 
 
-def model_directory(model):
+def model_path(model):
     """A model's directory: the configured local path, or where the models stage puts it."""
-    spec = config["models"][model]
-    if "tiny" in spec:
-        return paths.MODEL.format(model=model)
-    # A pinned hub snapshot or a local copy: a new timestamp alone must not rerun the sweep.
-    return ancient(spec.get("path", paths.MODEL.format(model=model)))
+    return config["models"][model].get("path", paths.MODEL.format(model=model))
+
+
+def model_directory(model):
+    """A model's directory as an input. Its timestamp decides nothing: its content does, through
+    the model's manifest (rules/models.smk), which every job reading the model also lists.
+    """
+    return ancient(model_path(model))
 
 
 def model_input(wildcards):
     return model_directory(wildcards.model)
+
+
+def hub_source(wildcards):
+    """What a hub snapshot downloads: a new revision re-snapshots, other keys do not."""
+    spec = config["models"][wildcards.model]
+    return {"hub": spec["hub"], "revision": spec["revision"]}
 
 
 def raw_source(dataset):
@@ -97,6 +107,12 @@ def answer_tokenizer(wildcards):
     """HotPotQA's answer filter reads this model's tokenizer (none for other datasets)."""
     model = config["datasets"][wildcards.dataset].get("answer_tokenizer")
     return [] if model is None else model_directory(model)
+
+
+def answer_tokenizer_manifest(wildcards):
+    """The manifest of the answer filter's model: its tokenizer's content decides reruns."""
+    model = config["datasets"][wildcards.dataset].get("answer_tokenizer")
+    return [] if model is None else paths.MANIFEST.format(model=model)
 
 
 def tiny_model_corpus(wildcards):
@@ -147,13 +163,25 @@ def laser_edits(wildcards):
 
 
 def svd_files(wildcards):
-    """The cached exact SVDs a configuration's LASER edits truncate (none for other interventions)."""
+    """The cached exact SVDs a configuration's LASER edits truncate (none for other interventions).
+    Their timestamps decide nothing; their records' content does (records_of)."""
     if config["svd"]["mode"] != "exact":
         return []
     return [
-        paths.SVD.format(model=wildcards.model, tau=edit.tau, layer=edit.layer)
+        ancient(paths.SVD.format(model=wildcards.model, tau=edit.tau, layer=edit.layer))
         for edit in laser_edits(wildcards)
     ]
+
+
+def records_of(svd_input):
+    """An input function giving the records (sha256) of the SVD cache files ``svd_input`` lists:
+    they change exactly when the factors do, so a touched cache reruns nothing and a rebuilt one
+    reruns the jobs that read it."""
+
+    def records(wildcards):
+        return [paths.svd_record(str(factors)) for factors in svd_input(wildcards)]
+
+    return records
 
 
 def cell_of(wildcards):
@@ -177,7 +205,9 @@ def group_model(wildcards):
 
 def laser_svd_files(model, edits):
     """The cached exact SVDs that LASER ``edits`` truncate (none in randomized mode)."""
-    return paths.svd_files(model, edits) if config["svd"]["mode"] == "exact" else []
+    if config["svd"]["mode"] != "exact":
+        return []
+    return [ancient(path) for path in paths.svd_files(model, edits)]
 
 
 def group_svd_files(wildcards):
@@ -323,13 +353,17 @@ def robustness_runs(wildcards):
 def cell_svd_files(wildcards):
     """The cached exact SVD of every matrix the cell's LASER configurations truncate: which ones
     a robustness job redraws is known only from the runs' results."""
-    return sorted(
-        {
-            paths.SVD.format(model=wildcards.model, tau=edit.tau, layer=edit.layer)
-            for edit in sweep.edits(config, wildcards.model, wildcards.dataset)
-            if sweep.is_candidate(edit)
-        }
-    )
+    return [
+        ancient(path)
+        for path in paths.svd_files(
+            wildcards.model,
+            [
+                edit
+                for edit in sweep.edits(config, wildcards.model, wildcards.dataset)
+                if sweep.is_candidate(edit)
+            ],
+        )
+    ]
 
 
 def robustness_settings(wildcards):
@@ -359,7 +393,7 @@ def compose_svd_files(wildcards):
     """The cached exact SVD of every matrix the composition may edit."""
     plan = sweep.ComposePlan.from_config(config, wildcards.model)
     return [
-        paths.SVD.format(model=wildcards.model, tau=tau, layer=layer)
+        ancient(paths.SVD.format(model=wildcards.model, tau=tau, layer=layer))
         for tau, layer in plan.matrices
     ]
 
@@ -414,7 +448,7 @@ def analysis_svd_files(wildcards):
         else sweep.laser_matrices(config, wildcards.model, wildcards.dataset)
     )
     return [
-        paths.SVD.format(model=wildcards.model, tau=tau, layer=layer)
+        ancient(paths.SVD.format(model=wildcards.model, tau=tau, layer=layer))
         for tau, layer in matrices
     ]
 

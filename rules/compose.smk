@@ -11,6 +11,7 @@ rule compose:
         chosen=cell_chosen,
         selection=rules.select.output.selection,
         svd=compose_svd_files,
+        svd_records=records_of(compose_svd_files),
     output:
         summary=paths.COMPOSE,
         steps=paths.COMPOSE_STEPS,

@@ -44,6 +44,7 @@ rule prepare_dataset:
         raw=raw_input,
         raw_files=local_copy_files,
         tokenizer=answer_tokenizer,
+        tokenizer_manifest=answer_tokenizer_manifest,
     output:
         dataset=paths.DATASET,
         source=paths.DATASET_SOURCE,

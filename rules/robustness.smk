@@ -12,6 +12,7 @@ rule robustness:
         selection=rules.select.output.selection,
         runs=robustness_runs,
         svd=cell_svd_files,
+        svd_records=records_of(cell_svd_files),
     output:
         summary=paths.ROBUSTNESS,
         records=paths.items(paths.ROBUSTNESS),

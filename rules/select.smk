@@ -28,6 +28,7 @@ rule evaluate_chosen:
         source_record=rules.prepare_dataset.output.source,
         selection=rules.select.output.selection,
         svd=chosen_svd_files,
+        svd_records=records_of(chosen_svd_files),
     output:
         summary=paths.CHOSEN,
         records=paths.items(paths.CHOSEN),

@@ -6,8 +6,10 @@
 rule svd:
     input:
         model=model_input,
+        manifest=rules.model_manifest.output.manifest,
     output:
         factors=paths.SVD,
+        record=paths.svd_record(paths.SVD),
     log:
         paths.log(paths.SVD),
     conda:
@@ -61,6 +63,7 @@ rule evaluate_configuration:
         dataset=rules.prepare_dataset.output.dataset,
         source_record=rules.prepare_dataset.output.source,
         svd=svd_files,
+        svd_records=records_of(svd_files),
     output:
         summary=paths.RUN,
         records=paths.items(paths.RUN),
@@ -89,6 +92,7 @@ rule evaluate_layer:
         dataset=group_input(paths.DATASET),
         source_record=group_input(paths.DATASET_SOURCE),
         svd=group_svd_files,
+        svd_records=records_of(group_svd_files),
     output:
         summaries=paths.group_files(paths.RUN, LAYER_KEYS),
         records=paths.group_files(paths.items(paths.RUN), LAYER_KEYS),

@@ -1,7 +1,7 @@
-"""sha256 of a model's weight, config and tokenizer files, recorded once per model."""
+"""sha256 of a local (`path:`) model's weight, config and tokenizer files: its manifest."""
 
 from laserflow.cli import run_script
-from laserflow.models import write_manifest
+from laserflow.manifest import write_manifest
 
 
 def main():

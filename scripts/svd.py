@@ -7,6 +7,7 @@ from laserflow.worker import run_job
 def main():
     job = {
         "model": snakemake.input.model,
+        "manifest": snakemake.input.manifest,
         "tau": snakemake.wildcards.tau,
         "layer": snakemake.wildcards.layer,
         "factors": snakemake.output.factors,

@@ -36,7 +36,7 @@ from .edits import Edit
 from .evaluate import load_job, provenance
 from .forward import WeightStates, pad, resolve_batch_size, run_batched
 from .io import LaserflowError, write_json, write_jsonl
-from .laser import edited_parameters, select_parameters, truncate
+from .laser import describe_edits, edited_parameters, select_parameters, truncate
 from .paths import SVD
 from .records import CHOICE_KEYS, read_record
 from .scoring import describe_scoring, plan_items, score_states
@@ -158,7 +158,7 @@ def run_analysis(settings: EvaluationSettings, analysis: dict, paths: AnalysisPa
     factors_file = SVD.format(model=settings.model, tau=edit.tau, layer=edit.layer)
     if factors_file not in paths.svd:
         raise LaserflowError(f"{factors_file}: the SVD factors of the analysed matrix are not among the job's inputs")
-    items, model, tokenizer, family = load_job(settings, paths.model, paths.dataset)
+    items, model, tokenizer, family = load_job(settings, paths.model, paths.dataset, paths.manifest)
     factors = load_svd_cache([factors_file])
     n_val = validation_size(len(items), settings.val_fraction)
     requests, plans, rows = plan_items(tokenizer, family, items, settings.scoring, settings.dataset)
@@ -197,7 +197,7 @@ def run_analysis(settings: EvaluationSettings, analysis: dict, paths: AnalysisPa
         "model": settings.model,
         "dataset": settings.dataset,
         "family": family.name,
-        "configuration": edit.describe(),
+        "configuration": describe_edits(model, family, [edit])[0],
         "configuration_source": "selected" if analysis["configuration"] == "selected" else "config",
         "ranks": {name: len(values["S"]) for name, values in factors.items()},
         "shares": list(analysis["shares"]),

@@ -153,7 +153,7 @@ def run_composition(settings: EvaluationSettings, plan: ComposePlan, paths: Comp
     single-layer LASER."""
     started = time.perf_counter()
     (selection,) = read_selections([paths.selection], [paths.chosen] if paths.chosen else [])
-    items, model, tokenizer, family = load_job(settings, paths.model, paths.dataset)
+    items, model, tokenizer, family = load_job(settings, paths.model, paths.dataset, paths.manifest)
     scoring = settings.scoring
     n_val = validation_size(len(items), settings.val_fraction)
     if n_val == 0:

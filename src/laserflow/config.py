@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from .edits import Level
 from .families import Family, family_by_name
-from .io import LaserflowError
+from .io import LaserflowError, read_text
 from .shapes import matrix_shapes, model_widths
-from .sweep import (ComposePlan, ModelInfo, analysis_edit, block_cells, cells, edits, grid, grid_key, layers, model_info,
-                    selected_edits)
+from .sweep import (ComposePlan, ModelInfo, analysis_edit, block_cells, cells, edits, grid, grid_key, layers, levels,
+                    model_info, selected_edits)
+
+DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
 
 
 def read_yaml(path: str | Path) -> dict:
-    """One config file's mapping; a YAML syntax error names the file and line."""
+    """One config file's mapping; a missing or unreadable file, bytes that are not UTF-8 and a YAML
+    syntax error are one line naming the file (and line)."""
+    if str(path) == "-":
+        raise LaserflowError("-: a config is read from a file, not from standard input; name the file")
     try:
-        config = yaml.safe_load(Path(path).read_text())
+        text = read_text(path)
+    except FileNotFoundError:
+        raise LaserflowError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise LaserflowError(f"{path}: a directory, not a config file") from None
+    except OSError as err:
+        raise LaserflowError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        config = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -73,9 +88,14 @@ def first_schema_error(config: dict) -> str | None:
 
 def check(config: dict, source: str = "config") -> None:
     """Semantic checks the schema cannot express: cells, each model's grid (τ per family, layer
-    range), datasets, selected entries and the robustness cells."""
+    range, levels with exact labels, no value twice), the evaluation device, datasets, selected
+    entries and the blocks' cells."""
     check_cell_map(config, "cells", config.get("cells", {}), source)
+    device = config["evaluation"]["device"]
+    if not DEVICE.fullmatch(device):
+        raise LaserflowError(f"{source}: evaluation.device: '{device}' is not one of auto, cpu, cuda, cuda:N")
     for name in dict.fromkeys(model for model, _ in cells(config)):
+        check_sweep(config, name, source)
         check_matrices(config, name, f"{source}: {grid_key(config, name, 'taus')}", grid(config, name)["taus"],
                        f"{source}: {grid_key(config, name, 'layers')}", layers(config, name))
     check_datasets(config, source)
@@ -105,6 +125,39 @@ def check_matrices(config: dict, model: str, taus_key: str, taus, layers_key: st
         check_tau(taus_key, tau, info, family)
     for layer in layer_list:
         check_layer(layers_key, layer, info)
+
+
+def check_level(value: float, kind: str, where: str) -> None:
+    """A level's file-name label reads back as exactly its value (rate 9.9999999 would be labelled
+    rate10, rate 0.00001 rate1e-05)."""
+    level = Level(**{kind: float(value)})
+    try:
+        exact = Level.parse(level.label) == level
+    except LaserflowError:
+        exact = False
+    if not exact:
+        label = f"{kind}{float(value):g}"
+        raise LaserflowError(f"{where}: {kind} {value!r} has no exact file-name label (it would be '{label}'); "
+                             f"use a plain decimal of at most 6 significant digits")
+
+
+def check_sweep(config: dict, model: str, source: str = "config") -> None:
+    """A model's grid: each level has an exact label, and no list names a value twice."""
+    chosen = grid(config, model)
+    try:
+        levels(config, model)
+    except LaserflowError as err:
+        raise LaserflowError(f"{source}: {grid_key(config, model, 'rates' if 'rates' in chosen else 'rhos')}: "
+                             f"{err}") from None
+    kind = "rate" if "rates" in chosen else "rho"
+    for value in chosen[kind + "s"]:
+        check_level(value, kind, f"{source}: {grid_key(config, model, kind + 's')}")
+    for key in ("interventions", "taus", "layers", "rates", "rhos"):
+        values = chosen.get(key)
+        if isinstance(values, list):
+            twice = next((value for position, value in enumerate(values) if value in values[:position]), None)
+            if twice is not None:
+                raise LaserflowError(f"{source}: {grid_key(config, model, key)}: {twice!r} is listed twice")
 
 
 def check_datasets(config: dict, source: str = "config") -> None:
@@ -152,6 +205,9 @@ def check_selected(config: dict, source: str = "config") -> None:
                 parts = entry.get("composite", [entry])
                 for part_number, part in enumerate(parts):
                     at = f"{where}.{number}" + (f".composite.{part_number}" if "composite" in entry else "")
+                    for kind in ("rate", "rho"):
+                        if kind in part:
+                            check_level(part[kind], kind, at)
                     check_tau(at, part["tau"], info, family)
                     check_layer(at, part["layer"], info)
                 names = [name for part in parts for name in family.parameter_names(part["tau"], part["layer"])]
@@ -237,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m laserflow.config CONFIG [CONFIG ...]", file=sys.stderr)
+        return 2
     try:
         config = load_config(*paths)
     except LaserflowError as err:

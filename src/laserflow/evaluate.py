@@ -4,56 +4,38 @@ write the per-item records and a summary with the job's provenance."""
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from pathlib import Path
 
 import torch
 
-from .edits import Edit
+from .edits import Edit, level_label
 from .forward import WeightStates
-from .io import LaserflowError, read_json, read_jsonl, sha256_file, write_json, write_jsonl
+from .io import LaserflowError, first_non_finite, read_json, read_jsonl, sha256_file, write_json, write_jsonl
 from .laser import describe_edits, edited_parameters
+from .manifest import verified_files
 from .models import load_model, model_activation
 from .paths import edits_of, svd_files
 from .scoring import describe_scoring, score_states
 from .selection import split_metrics, validation_size
 from .settings import EvaluationPaths, EvaluationSettings, SvdSettings
-from .svd import load_svd_cache
+from .svd import load_svd_cache, svd_sha256
+from .versions import software_versions
 
 log = logging.getLogger(__name__)
 
 
-def software_versions() -> dict:
-    """Versions of the packages a result depends on, and laserflow's git commit when available."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for package in ("torch", "transformers", "tokenizers", "datasets", "snakemake", "laserflow"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = None
-    out["laserflow_commit"] = _git_commit()
-    return out
-
-
-def _git_commit() -> str | None:
-    import subprocess
-
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                                capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def load_job(settings: EvaluationSettings, model_dir: str, dataset: str):
-    """A job's items and its model, tokenizer and family, loaded as the settings say."""
+def load_job(settings: EvaluationSettings, model_dir: str, dataset: str, manifest: str | None):
+    """A job's items and its model, tokenizer and family, loaded as the settings say, after the
+    model's files are checked against its manifest; stops when no item would validate."""
     items = read_jsonl(dataset)
     if not items:
         raise LaserflowError(f"{dataset}: the dataset has no items")
+    if validation_size(len(items), settings.val_fraction) == 0:
+        raise LaserflowError(f"selection.val_fraction: {settings.val_fraction} of the {len(items)} items of "
+                             f"{settings.dataset} leaves no validation item; raise it to at least {1 / len(items):.4g}")
+    if manifest:
+        verified_files(model_dir, manifest)
     model, tokenizer, family = load_model(model_dir, dtype=settings.dtype, device=settings.device,
                                           fused_gelu=settings.fused_gelu)
     return items, model, tokenizer, family
@@ -62,7 +44,7 @@ def load_job(settings: EvaluationSettings, model_dir: str, dataset: str):
 def provenance(settings: EvaluationSettings, paths, model, svd_paths: list[str]) -> dict:
     """Where a job's result comes from: its target, the model's and dataset's sources with their
     files' sha256 (``paths`` names the summary, dataset, manifest and source record), the SVD
-    files it read, the device, dtype, activation, threads and software."""
+    files it read and their sha256, the device, dtype, activation, threads and software."""
     dataset = {"source": settings.dataset_source, "processed_sha256": sha256_file(paths.dataset)}
     if paths.source_record:
         dataset["raw_files"] = read_json(paths.source_record)["files"]
@@ -72,6 +54,7 @@ def provenance(settings: EvaluationSettings, paths, model, svd_paths: list[str])
                   "weights": read_json(paths.manifest)["files"] if paths.manifest else None},
         "dataset": dataset,
         "svd_files": svd_paths,
+        "svd_sha256": svd_sha256(svd_paths),
         "device": str(next(model.parameters()).device),
         "dtype": settings.dtype,
         "activation": model_activation(model),
@@ -95,7 +78,8 @@ def run_configurations(settings: EvaluationSettings, runs: list[tuple[list[Edit]
     except its ``timing``.
     """
     started = time.perf_counter()
-    items, model, tokenizer, family = load_job(settings, runs[0][1].model, runs[0][1].dataset)
+    common = runs[0][1]
+    items, model, tokenizer, family = load_job(settings, common.model, common.dataset, common.manifest)
     n_val = validation_size(len(items), settings.val_fraction)
     scored = items[:n_val] if settings.part == "validation" else items
     load_seconds = time.perf_counter() - started
@@ -115,6 +99,7 @@ def run_configurations(settings: EvaluationSettings, runs: list[tuple[list[Edit]
     for (edits, paths), run_records, work in zip(runs, records, weights.work):
         metrics = ({"val": split_metrics(run_records, n_val)["val"]} if settings.part == "validation"
                    else split_metrics(run_records, n_val))
+        refuse_non_finite(paths.summary, settings, edits, metrics, run_records)
         uses_svd = any(edit.intervention == "laser" for edit in edits)
         summary = {
             "model": settings.model,
@@ -148,6 +133,21 @@ def run_configurations(settings: EvaluationSettings, runs: list[tuple[list[Edit]
         write_json(paths.summary, summary)
         summaries.append(summary)
     return summaries
+
+
+def refuse_non_finite(target: str, settings: EvaluationSettings, edits: list[Edit], metrics: dict,
+                      records: list[dict]) -> None:
+    """Stop, writing nothing, when a metric or an item's record holds a NaN or an infinity."""
+    found = first_non_finite(metrics)
+    what = f"{found[0].replace('.', ' ')} is {found[1]}" if found else None
+    if found is None and (found := first_non_finite(records)):
+        position, key = found[0].split(".", 1)
+        what = f"item {records[int(position)]['index']}: {key} is {found[1]}"
+    if what:
+        configuration = ", ".join(f"{edit.intervention} {edit.tau} layer {edit.layer} {level_label(edit.level)}"
+                                  for edit in edits) or "base model"
+        raise LaserflowError(f"{target}: {settings.model} on {settings.dataset}, {configuration}: {what}; "
+                             f"no result written")
 
 
 def run_job(job: dict) -> list[dict]:

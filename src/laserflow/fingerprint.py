@@ -5,8 +5,8 @@ A fingerprint covers the import closure of a rule's entry modules inside the ``l
 package (found from the code: every ``import`` and ``from … import``, lazy ones included), each
 module hashed from its syntax tree without docstrings. Comments, docstrings and formatting
 therefore change nothing; any other edit to a module in the closure changes the fingerprint.
-Rules pass it as a ``params`` value. The job plumbing (``laserflow.cli``, ``laserflow.worker``)
-is left out: it decides where a job runs, not what it computes (the worker's results are
+Rules pass it as a ``params`` value. The job plumbing (``laserflow.cli``, ``laserflow.worker``,
+``laserflow.runtime``) is left out: it decides where a job runs, not what it computes (the worker's results are
 tested equal to an in-process job's).
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 PACKAGE = "laserflow"
 ROOT = Path(__file__).resolve().parent
-PLUMBING = frozenset({"laserflow.cli", "laserflow.worker"})
+PLUMBING = frozenset({"laserflow.cli", "laserflow.worker", "laserflow.runtime"})
 
 
 def module_file(name: str, root: Path = ROOT) -> Path | None:

@@ -66,6 +66,24 @@ def answer_length(tokenizer, ids: list[int], answer: str) -> int:
     raise LaserflowError(f"answer {answer!r} is not a token suffix of its question + answer")
 
 
+def context_length(config) -> int | None:
+    """The longest sequence a model's position embeddings cover (RoBERTa's positions start after
+    its padding index), or None when the config does not say."""
+    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    if limit and getattr(config, "model_type", None) == "roberta":
+        limit -= config.pad_token_id + 1
+    return limit
+
+
+def check_context(lengths: list[int], indexes: list[int], limit: int | None, dataset: str, new_tokens: int = 0) -> None:
+    """Every item's sequence, with the tokens it will generate, fits the model's context."""
+    for length, index in zip(lengths, indexes):
+        if limit is not None and length + new_tokens > limit:
+            generated = f" + {new_tokens} generated" if new_tokens else ""
+            raise LaserflowError(f"dataset {dataset}: item {index} needs {length} tokens{generated}, more than the "
+                                 f"model's context of {limit}")
+
+
 def pad(sequences: list[list[int]], pad_id: int, left: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(seq) for seq in sequences)
     ids, mask = [], []

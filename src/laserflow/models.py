@@ -11,6 +11,7 @@ import torch
 
 from .families import Family, detect_family
 from .io import LaserflowError, atomic_dir
+from .manifest import check_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ def resolve_device(device: str) -> torch.device:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise LaserflowError(f"evaluation.device is '{device}' but no CUDA device is available")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise LaserflowError(f"evaluation.device is '{device}' but this machine has {torch.cuda.device_count()} "
+                             f"CUDA device(s)")
     if device == "cuda" and torch.cuda.device_count() > 1:
         index, handle = claim_gpu(torch.cuda.device_count())
         _GPU_CLAIMS.append(handle)
@@ -48,18 +52,19 @@ def resolve_device(device: str) -> torch.device:
 
 
 def claim_gpu(count: int, lock_dir: str | os.PathLike | None = None) -> tuple[int, object]:
-    """The first GPU no other job holds, by an exclusive lock per device (released at exit).
+    """The first GPU no other job of this user holds, by an exclusive lock per device (released
+    at exit), in the user's private directory.
 
     Snakemake's `gpu` resource caps how many GPU jobs run at once; this gives each its own
     device. Under SLURM, CUDA_VISIBLE_DEVICES already shows a job one GPU, so no claim is made.
     """
     import fcntl
-    import tempfile
 
-    lock_dir = Path(lock_dir or Path(tempfile.gettempdir()) / "laserflow-gpu-locks")
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    from .runtime import open_lock, private_dir
+
+    lock_dir = Path(lock_dir) if lock_dir else private_dir()
     for index in range(count):
-        handle = open(lock_dir / f"gpu{index}.lock", "w")
+        handle = os.fdopen(open_lock(lock_dir / f"gpu{index}.lock"), "rb+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -96,6 +101,7 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str
 
     family = model_family(model_dir)
     model_class = AutoModelForMaskedLM if family.scoring == "masked" else AutoModelForCausalLM
+    check_complete(model_dir)
     if dtype not in DTYPES:
         raise LaserflowError(f"dtype '{dtype}' is not one of {', '.join(DTYPES)}")
     overrides = activation_overrides(read_model_config(model_dir), fused_gelu)
@@ -107,6 +113,12 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer, family
+
+
+def check_complete(model_dir: str | os.PathLike) -> None:
+    """Every safetensors file of the model is as long as its header says (one line if not)."""
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        check_safetensors(path)
 
 
 def _safetensors_files(model_dir: Path) -> dict[str, Path]:
@@ -127,6 +139,7 @@ def _safetensors_files(model_dir: Path) -> dict[str, Path]:
 def read_parameters(model_dir: str | os.PathLike, names: list[str]) -> dict[str, torch.Tensor]:
     """Read named weights straight from safetensors; load the whole model only as a fallback."""
     model_dir = Path(model_dir)
+    check_complete(model_dir)
     files = _safetensors_files(model_dir)
     if all(name in files for name in names):
         from safetensors import safe_open
@@ -169,19 +182,3 @@ def snapshot(repo_id: str, revision: str, out_dir: str | os.PathLike) -> None:
                 f"model {repo_id}@{revision}: the hub is unreachable ({type(err).__name__}); "
                 f"download it elsewhere and set models.<name>.path to the local directory"
             ) from None
-
-
-WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.json", "*.model", "*.txt")
-
-
-def write_manifest(model_dir: str | os.PathLike, out_path: str | os.PathLike) -> dict:
-    """sha256 of every weight, config and tokenizer file of a model directory (computed once per model)."""
-    from .io import sha256_file, write_json
-
-    model_dir = Path(model_dir)
-    files = sorted({path for pattern in WEIGHT_PATTERNS for path in model_dir.glob(pattern)})
-    if not any(path.suffix in (".safetensors", ".bin") for path in files):
-        raise LaserflowError(f"{model_dir}: no weight files (*.safetensors or *.bin)")
-    manifest = {"directory": str(model_dir), "files": {path.name: sha256_file(path) for path in files}}
-    write_json(out_path, manifest)
-    return manifest

@@ -39,6 +39,11 @@ def items(summary: str) -> str:
     return summary.removesuffix(".json") + ITEMS_SUFFIX
 
 
+def svd_record(factors: str) -> str:
+    """The record beside an SVD factors pattern or path (``1.pt`` -> ``1.json``)."""
+    return factors.removesuffix(".pt") + ".json"
+
+
 def log(pattern: str) -> str:
     """The rule log mirroring a result pattern: ``results/a/b.json`` -> ``logs/a/b.log``."""
     stem = pattern.removeprefix("results/").removeprefix("resources/")

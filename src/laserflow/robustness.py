@@ -22,14 +22,13 @@ from pathlib import Path
 import torch
 
 from .edits import Edit
-from .evaluate import provenance
+from .evaluate import load_job, provenance
 from .forward import WeightStates
-from .io import LaserflowError, read_json, read_jsonl, write_json, write_jsonl
+from .io import LaserflowError, read_json, write_json, write_jsonl
 from .laser import describe_edits, edited_parameters
-from .models import load_model
 from .paths import SVD
 from .scoring import score_states
-from .selection import is_laser, rank_candidates, select_best, split_metrics, validation_size
+from .selection import is_laser, rank_candidates, split_metrics, validation_size
 from .settings import EvaluationSettings, RobustnessPaths
 from .svd import load_svd_cache
 
@@ -71,13 +70,9 @@ def run_robustness(settings: EvaluationSettings, draws: int, top_k: int, paths: 
     """Score every item under the exact truncation and ``draws`` randomized draws of each
     candidate; write the per-draw summary and the per-item records."""
     started = time.perf_counter()
-    items = read_jsonl(paths.dataset)
-    if not items:
-        raise LaserflowError(f"{paths.dataset}: the dataset has no items")
     selection = read_json(paths.selection)
     redrawn = candidates(selection, {file: read_json(file) for file in paths.runs}, top_k, paths.selection)
-    model, tokenizer, family = load_model(paths.model, dtype=settings.dtype, device=settings.device,
-                                          fused_gelu=settings.fused_gelu)
+    items, model, tokenizer, family = load_job(settings, paths.model, paths.dataset, paths.manifest)
     n_val = validation_size(len(items), settings.val_fraction)
     svd_files = []
     summaries, records = [], []
@@ -139,7 +134,7 @@ def selected_under_draws(redrawn: list[Candidate], summaries: list[dict], draws:
     chosen = []
     for seed in range(draws):
         runs = [{"metrics": summaries[index]["draws"][seed]} for index in in_sweep_order]
-        chosen.append(summaries[in_sweep_order[select_best(runs)]]["rank"])
+        chosen.append(summaries[in_sweep_order[rank_candidates(runs)[0]]]["rank"])
     return chosen
 
 

@@ -27,8 +27,8 @@ import torch
 
 from .data.catalog import dataset_info
 from .families import Family
-from .forward import (RowBuilder, TokenText, WeightStates, generate, generation_batch_size, read_batch,
-                      resolve_batch_size, run_batched)
+from .forward import (RowBuilder, TokenText, WeightStates, check_context, context_length, generate,
+                      generation_batch_size, read_batch, resolve_batch_size, run_batched)
 from .io import LaserflowError
 from .prompts import Request, build_request
 from .settings import ScoringOptions
@@ -106,13 +106,17 @@ def plan_items(tokenizer, family: Family, items: list[dict], options: ScoringOpt
     return requests, plans, builder.build()
 
 
+def row_owners(plans: list[dict]) -> dict[int, int]:
+    """Row number -> the position of the item it belongs to."""
+    return {row: position for position, plan in enumerate(plans)
+            for rows in plan.values() for row in (rows if isinstance(rows, list) else [rows])}
+
+
 def row_parts(plans: list[dict], n_rows: int, n_val: int) -> list[int]:
     """Each row's part: 0 for the rows of the first ``n_val`` items (validation), 1 for the others."""
     parts = [0] * n_rows
-    for position, plan in enumerate(plans):
-        for rows in plan.values():
-            for number in rows if isinstance(rows, list) else [rows]:
-                parts[number] = int(position >= n_val)
+    for row, position in row_owners(plans).items():
+        parts[row] = int(position >= n_val)
     return parts
 
 
@@ -139,6 +143,10 @@ def score_states(states: WeightStates, tokenizer, family: Family, items: list[di
     requests, plans, rows = plan_items(tokenizer, family, items, options, dataset)
     masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
     parts = row_parts(plans, len(rows), n_val)
+    limit = context_length(states.model.config)
+    owners = row_owners(plans)
+    check_context([len(rows[row].ids) for row in owners], [items[position]["index"] for position in owners.values()],
+                  limit, dataset)
     with torch.inference_mode():
         read = run_batched(rows, [len(row.ids) for row in rows], parts, batch_size,
                            lambda batch: read_batch(states, tokenizer.pad_token_id, batch, device),
@@ -148,6 +156,8 @@ def score_states(states: WeightStates, tokenizer, family: Family, items: list[di
         if to_generate:
             prompts = tokenizer([requests[i].prompt for i in to_generate]).input_ids
             max_new_tokens = options.max_new_tokens or info.max_new_tokens
+            check_context([len(prompt) for prompt in prompts], [items[i]["index"] for i in to_generate], limit,
+                          dataset, max_new_tokens)
             longest = max(len(prompt) for prompt in prompts) + max_new_tokens
             continuations = run_batched(prompts, [len(prompt) for prompt in prompts],
                                         [int(i >= n_val) for i in to_generate],

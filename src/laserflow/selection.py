@@ -11,6 +11,8 @@ configuration's *test* accuracy and log-loss are reported next to the base model
 
 from __future__ import annotations
 
+import math
+
 from .io import LaserflowError
 
 RULE = "max validation accuracy; ties: lower validation log-loss; then the earlier configuration in sweep order"
@@ -24,16 +26,37 @@ def rank_candidates(candidates: list[dict]) -> list[int]:
         return -val["acc"], val["logloss"], position
 
     return sorted(range(len(candidates)), key=key)
+
+
 def improves(val: dict, incumbent: dict) -> bool:
     """Whether validation metrics ``val`` beat ``incumbent``'s: higher accuracy, or the same
     accuracy with a strictly lower log-loss."""
     return val["acc"] > incumbent["acc"] or (val["acc"] == incumbent["acc"] and val["logloss"] < incumbent["logloss"])
 
 
+def summary_name(summary: dict) -> str:
+    """How messages name a summary: its file, or its configuration."""
+    target = summary.get("provenance", {}).get("target")
+    return target or ", ".join(f"{edit['intervention']} {edit['tau']} layer {edit['layer']} {edit.get('level', 'none')}"
+                               for edit in summary["edits"]) or "the base model"
+
+
+def check_numbers(summary: dict) -> None:
+    """A summary's validation and (when scored) test accuracy and log-loss are finite numbers (a
+    NaN or infinity must never be selected or reported)."""
+    for part in ("val", "test"):
+        for key in ("acc", "logloss") if part in summary["metrics"] else ():
+            value = summary["metrics"][part][key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise LaserflowError(f"{summary_name(summary)}: {part} {key} is {value}; refusing to select from it")
+
+
 def select_best(candidates: list[dict]) -> int:
     """The position of the winning summary among ``candidates`` (run summaries in sweep order)."""
     if not candidates:
         raise LaserflowError("no LASER configuration to select from")
+    for summary in candidates:
+        check_numbers(summary)
     return rank_candidates(candidates)[0]
 
 
@@ -51,6 +74,9 @@ def selection(base: dict, runs: list[dict]) -> tuple[dict, int]:
                 f"run {run['edits']} is for {run['model']}/{run['dataset']} with {run['n_val']} validation items; "
                 f"the base is {base['model']}/{base['dataset']} with {base['n_val']}"
             )
+    if base["n_val"] == 0:
+        raise LaserflowError(f"{summary_name(base)}: no validation items to select on; raise selection.val_fraction")
+    check_numbers(base)
     candidates = [position for position, run in enumerate(runs) if is_laser(run)]
     chosen = candidates[select_best([runs[position] for position in candidates])] if candidates else None
     if chosen is None:

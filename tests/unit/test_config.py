@@ -135,6 +135,20 @@ def mutated(change):
         (lambda c: c.update(analysis={"shares": [0.5, 0.1]}), "analysis.shares: [0.5, 0.1] must rise strictly"),
         (lambda c: c.update(analysis={"shares": [0, 0.5]}),
          "key 'analysis.shares.0': 0 is less than or equal to the minimum of 0"),
+        (lambda c: c["sweep"].update(rates=[2, 9.9, 2.0]), "sweep.rates: 2.0 is listed twice"),
+        (lambda c: (c["sweep"].pop("rates"), c["sweep"].update(rhos=[0.5, 0.1, 0.5])), "sweep.rhos: 0.5 is listed twice"),
+        (lambda c: c["sweep"].update(layers=[1, 2, 1]), "sweep.layers: 1 is listed twice"),
+        (lambda c: c["sweep"].update(taus=["fc_in", "fc_in"]), "sweep.taus: 'fc_in' is listed twice"),
+        (lambda c: c["sweep"].update(rates=[2, 9.9999999]),
+         "sweep.rates: rate 9.9999999 has no exact file-name label (it would be 'rate10'); "
+         "use a plain decimal of at most 6 significant digits"),
+        (lambda c: c["sweep"].update(rates=[0.00001]),
+         "sweep.rates: rate 1e-05 has no exact file-name label (it would be 'rate1e-05'); "
+         "use a plain decimal of at most 6 significant digits"),
+        (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rho": 0.12345678}]}}),
+         "selected.tiny-gptj.counterfact.0: rho 0.12345678 has no exact file-name label (it would be 'rho0.123457'); "
+         "use a plain decimal of at most 6 significant digits"),
+        (lambda c: c["evaluation"].update(device="gpu"), "evaluation.device: 'gpu' is not one of auto, cpu, cuda, cuda:N"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(change, message):
@@ -382,3 +396,25 @@ def test_composition_and_analysis_request_the_model_plus_what_they_hold(tmp_path
     assert resources.analysis_mem_mb(config, "gptj", tmp_path, tmp_path / "items.jsonl", factors) == 17000
     (tmp_path / "items.jsonl").write_text("{}\n" * 65757)
     assert resources.analysis_mem_mb(config, "gptj", tmp_path, tmp_path / "items.jsonl", factors) == 18000
+@pytest.mark.parametrize(
+    "argument, message",
+    [
+        ("missing.yaml", "{}: no such file"),
+        ("folder", "{}: a directory, not a config file"),
+        ("latin1.yaml", "{}: not UTF-8 text (byte 0xe9 at offset 34)"),
+        ("-", "-: a config is read from a file, not from standard input; name the file"),
+    ],
+)
+def test_config_check_of_an_unreadable_file_is_one_line(tmp_path, capsys, argument, message):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "latin1.yaml").write_bytes(b"models: {tiny: {tiny: {family: caf\xe9}}}\n")
+    path = argument if argument == "-" else str(tmp_path / argument)
+    assert lf_config.main([path]) == 1
+    captured = capsys.readouterr()
+    assert (captured.err, captured.out) == (f"laserflow: error: {message.format(path)}\n", "")
+
+
+def test_config_check_without_a_file_prints_its_usage(capsys):
+    assert lf_config.main([]) == 2
+    captured = capsys.readouterr()
+    assert (captured.err, captured.out) == ("usage: python -m laserflow.config CONFIG [CONFIG ...]\n", "")

@@ -76,6 +76,11 @@ def test_prepare_writes_json_lines_and_checks_the_expected_size(tmp_path):
         (lambda r: r["requested_rewrite"]["target_true"].pop("str"),
          "record 1: missing field 'requested_rewrite.target_true.str'"),
         (lambda r: r["paraphrase_prompts"].pop(), "record 1: field 'paraphrase_prompts' must hold exactly 2 prompts"),
+        (lambda r: r["requested_rewrite"].update(prompt="{} is a professional {0.__class__}"),
+         "record 1: field 'requested_rewrite.prompt' needs exactly one '{}' and no other brace"),
+        (lambda r: r["paraphrase_prompts"].__setitem__(0, 7), "record 1: field 'paraphrase_prompts' must hold strings"),
+        (lambda r: r["requested_rewrite"].update(subject=None),
+         "record 1: field 'requested_rewrite.subject' must be a string, found NoneType"),
     ],
 )
 def test_malformed_record_names_file_record_and_field(tmp_path, mutate, message):
@@ -88,6 +93,32 @@ def test_malformed_record_names_file_record_and_field(tmp_path, mutate, message)
         prepare_dataset("counterfact", raw, out)
     assert str(err.value) == f"{raw}: {message}"
     assert not out.exists() and list(tmp_path.iterdir()) == [raw]
+
+
+def test_a_local_file_with_a_sha256_is_checked_before_it_is_read(tmp_path):
+    raw = tmp_path / "counterfact.json"
+    raw.write_text(json.dumps(RAW))
+    out = tmp_path / "counterfact.jsonl"
+    import hashlib
+
+    found = hashlib.sha256(raw.read_bytes()).hexdigest()
+    with pytest.raises(LaserflowError) as err:
+        prepare_configured("counterfact", {"local": str(raw), "sha256": "0" * 64}, raw, out)
+    assert str(err.value) == (f"{raw}: sha256 mismatch: datasets.counterfact.sha256 is {'0' * 64}, "
+                              f"the file's is {found}")
+    assert not out.exists()
+    assert prepare_configured("counterfact", {"local": str(raw), "sha256": found}, raw, out) == 6
+
+
+def test_dataset_bytes_that_are_not_utf8_are_one_line(tmp_path):
+    raw = tmp_path / "counterfact.json"
+    raw.write_bytes(json.dumps(RAW).replace("Thierry", "Thi\u00e9rry").encode("latin-1"))
+    out = tmp_path / "counterfact.jsonl"
+    offset = raw.read_bytes().index(b"\xe9")
+    with pytest.raises(LaserflowError) as err:
+        prepare_dataset("counterfact", raw, out)
+    assert str(err.value) == f"{raw}: not UTF-8 text (byte 0xe9 at offset {offset})"
+    assert not out.exists()
 
 
 def test_the_demo_file_gives_three_items_per_record(demo_items):

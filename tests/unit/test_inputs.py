@@ -12,7 +12,7 @@ import torch
 
 from laserflow.data.fetch import download
 from laserflow.edits import Level
-from laserflow.io import LaserflowError
+from laserflow.io import LaserflowError, read_json
 from laserflow.svd import compute_svd, load_svd_cache
 from laserflow.laser import truncate
 
@@ -104,3 +104,37 @@ def test_a_gated_model_without_a_token_says_what_to_do(tmp_path):
         "export HF_TOKEN, or set models.<name>.path to a local copy"
     )
     assert not (tmp_path / "model").exists()
+
+
+def test_the_svd_cache_is_written_deterministically_with_its_sha256(tiny_models, tmp_path):
+    first, second = tmp_path / "a" / "1.pt", tmp_path / "b" / "1.pt"
+    for path in (first, second):
+        compute_svd(tiny_models["gptj"], "fc_in", 1, path)
+    assert first.read_bytes() == second.read_bytes()
+    assert b".1.pt." not in first.read_bytes()  # no temporary file name inside
+    record = read_json(tmp_path / "a" / "1.json")
+    assert record["sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    from laserflow.models import read_parameters
+    from laserflow.svd import tensor_sha256
+
+    name = "transformer.h.1.mlp.fc_in.weight"
+    assert record["source_sha256"] == {name: tensor_sha256(read_parameters(tiny_models["gptj"], [name])[name])}
+
+
+@pytest.mark.parametrize("damage", ["flip 400 bytes", "truncate"])
+def test_a_corrupt_svd_cache_is_one_line_never_a_number(tiny_models, tmp_path, damage):
+    cache = tmp_path / "1.pt"
+    compute_svd(tiny_models["gptj"], "fc_in", 1, cache)
+    recorded = read_json(tmp_path / "1.json")["sha256"]
+    data = bytearray(cache.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        middle = len(data) // 2
+        data[middle:middle + 400] = bytes(byte ^ 0xFF for byte in data[middle:middle + 400])
+    cache.write_bytes(bytes(data))
+    found = hashlib.sha256(bytes(data)).hexdigest()
+    with pytest.raises(LaserflowError) as err:
+        load_svd_cache([cache])
+    assert str(err.value) == (f"{cache}: corrupt SVD cache (sha256 {found[:12]}…, recorded {recorded[:12]}…); "
+                              f"delete it and rerun snakemake, which rebuilds it")

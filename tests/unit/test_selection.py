@@ -80,3 +80,25 @@ def test_class_baselines_use_the_validation_majority_and_score_both_parts():
     tied_items = [{"index": i, "label": label} for i, label in enumerate([1, 0, 1, 0, 0, 0, 1])]
     tied = baselines(tied_items, 4, ("false", "true"))  # validation 2 × 1, 2 × 0: the first wins
     assert (tied["majority"]["choice"], tied["minority"]["choice"]) == ("false", "true")
+
+
+def test_a_non_finite_candidate_is_never_selected():
+    runs = [summary("fc_in", 2, "rate9.9", 40.0, float("nan")), summary("fc_in", 2, "rate9", 30.0, 1.5)]
+    with pytest.raises(LaserflowError) as err:
+        select_best(runs)
+    assert str(err.value) == "laser fc_in layer 2 rate9.9: val logloss is nan; refusing to select from it"
+    runs[0]["metrics"]["val"]["logloss"] = 2.0
+    runs[1]["metrics"]["test"]["acc"] = float("inf")
+    with pytest.raises(LaserflowError) as err:
+        select_best(runs)
+    assert str(err.value) == "laser fc_in layer 2 rate9: test acc is inf; refusing to select from it"
+
+
+def test_a_base_without_validation_items_is_one_line():
+    base = summary("fc_in", 0, "rate1", None, None)
+    base.update(edits=[], n_val=0, provenance={"target": "results/m/d/base.json"})
+    run = summary("fc_in", 2, "rate9.9", None, None)
+    run["n_val"] = 0
+    with pytest.raises(LaserflowError) as err:
+        selection(base, [run])
+    assert str(err.value) == "results/m/d/base.json: no validation items to select on; raise selection.val_fraction"

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = {
     "models": {"gptj": {"tiny": {"family": "gptj", "layers": 2, "hidden": 64, "heads": 4, "intermediate": 128}}},
     "datasets": {"counterfact": {"local": "counterfact.json"}},
-    "sweep": {"taus": ["fc_in", "fc_out"], "layers": "all", "rates": [9, 2]},
+    # One job per configuration, so that a kill lands between finished configurations.
+    "sweep": {"taus": ["fc_in", "fc_out"], "layers": "all", "rates": [9, 2], "group": "configuration"},
     "evaluation": {"device": "cpu", "batch_size": 16, "threads": 1},
 }
 

@@ -24,8 +24,12 @@ def counterfact_items(records: list, source: str) -> list[dict]:
         paraphrases = field(record, "paraphrase_prompts", at, None)
         if not isinstance(paraphrases, list) or len(paraphrases) != 2:
             raise LaserflowError(f"{at}: field 'paraphrase_prompts' must hold exactly 2 prompts")
-        if prompt.count("{}") != 1:
-            raise LaserflowError(f"{at}: field 'requested_rewrite.prompt' needs one '{{}}'")
-        for question in (prompt.format(subject), *paraphrases):
+        if not all(isinstance(paraphrase, str) for paraphrase in paraphrases):
+            raise LaserflowError(f"{at}: field 'paraphrase_prompts' must hold strings")
+        # The original fills the prompt with str.format; with one '{}' and no other brace that is
+        # this replacement, and no other format field ('{0.__class__}') can run.
+        if prompt.count("{}") != 1 or prompt.count("{") != 1 or prompt.count("}") != 1:
+            raise LaserflowError(f"{at}: field 'requested_rewrite.prompt' needs exactly one '{{}}' and no other brace")
+        for question in (prompt.replace("{}", subject), *paraphrases):
             items.append({"index": len(items), "question": question, "answer": " " + answer, "record": number})
     return items

@@ -9,11 +9,9 @@ to (absent for a local directory, which ``info.hub`` may also name).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
-from ..io import LaserflowError, write_json
+from ..io import LaserflowError, scratch_dir, write_json
 from .catalog import DATASETS, DatasetInfo, dataset_info
 
 
@@ -38,11 +36,10 @@ def fetch_hub_dataset(info: DatasetInfo, out_path: str | os.PathLike, revision: 
     if not info.hub:
         raise LaserflowError(f"dataset {info.name} has no hub source; point its 'local' key at the raw file")
     name, columns = f"dataset {info.hub}@{revision}", hub_columns(info)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    # A throwaway cache: the raw JSON is the kept copy.
-    with tempfile.TemporaryDirectory(prefix=".hub-cache.", dir=Path(out_path).parent) as cache:
+    # A throwaway cache (removed by the next fetch if this one is killed): the raw JSON is the kept copy.
+    with scratch_dir(out_path) as cache:
         try:
-            builder = datasets.load_dataset_builder(info.hub, info.hub_config, revision=revision, cache_dir=cache)
+            builder = datasets.load_dataset_builder(info.hub, info.hub_config, revision=revision, cache_dir=str(cache))
             builder.download_and_prepare()
             splits = {}
             for split in info.splits:

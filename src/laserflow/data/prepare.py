@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Any
 
-from ..io import LaserflowError, write_json, write_jsonl
+from ..io import LaserflowError, sha256_file, write_json, write_jsonl
 from .local import read_raw
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,13 @@ def prepare_configured(name: str, spec: dict, raw_path: str | os.PathLike, out_p
     from .catalog import dataset_info
 
     known = dataset_info(name).expected_items if "url" in spec or "hub" in spec else None
+    if "local" in spec and "sha256" in spec:
+        if os.path.isdir(raw_path):
+            raise LaserflowError(f"datasets.{name}.sha256: {raw_path} is a directory; a sha256 checks one file")
+        found = sha256_file(raw_path)
+        if found != spec["sha256"]:
+            raise LaserflowError(f"{raw_path}: sha256 mismatch: datasets.{name}.sha256 is {spec['sha256']}, "
+                                 f"the file's is {found}")
     return prepare_dataset(name, raw_path, out_path, spec.get("expected_items", known),
                            spec.get("size_mismatch", "error"), answer_tokenizer, source_path)
 
