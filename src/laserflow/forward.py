@@ -99,7 +99,11 @@ def head_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tens
     the batch × length × vocabulary logits tensor.
     """
     hidden = model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-    return torch.log_softmax(model.lm_head(hidden[rows, cols]).float(), dim=-1)
+    logits = model.lm_head(hidden[rows, cols])
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap is not None:  # Gemma-2 caps its logits in the model's forward, after the head
+        logits = torch.tanh(logits / cap) * cap
+    return torch.log_softmax(logits.float(), dim=-1)
 
 
 @dataclass

@@ -5,26 +5,59 @@ from __future__ import annotations
 import torch
 
 from .edits import Edit, Level
-from .families import Family, num_layers
+from .families import Family, Target, num_layers
 from .io import LaserflowError
 from .settings import SVD_MODES
 
 
-def select_parameters(model: torch.nn.Module, family: Family, tau: str, layer: int) -> dict[str, torch.nn.Parameter]:
-    """The parameters an edit of (τ, ℓ) touches, checked against the model's layer count."""
+def select_targets(model: torch.nn.Module, family: Family, tau: str, layer: int) -> list[tuple[Target, torch.nn.Parameter]]:
+    """The matrices an edit of (τ, ℓ) changes and their parameters, checked against the model's layer count."""
     layers = num_layers(model.config)
     if not 0 <= layer < layers:
         raise LaserflowError(f"layer {layer} is outside the model's layers 0..{layers - 1}")
     params = dict(model.named_parameters())
-    selected = {}
-    for name in family.parameter_names(tau, layer):
-        if name not in params:
+    selected = []
+    for target in family.targets(tau, layer, model.config):
+        if target.parameter not in params:
             raise LaserflowError(
                 f"matrix type '{tau}' at layer {layer} selects no parameter: "
-                f"the model has no '{name}' ({family.name} family mapping)"
+                f"the model has no '{target.parameter}' ({family.name} family mapping)"
             )
-        selected[name] = params[name]
+        selected.append((target, params[target.parameter]))
     return selected
+
+
+def _row_index(target: Target) -> slice | torch.Tensor | None:
+    """The output rows a part target covers (None: all of them)."""
+    if not target.rows:
+        return None
+    if len(target.rows) == 1:
+        return slice(*target.rows[0])
+    return torch.cat([torch.arange(start, stop) for start, stop in target.rows])
+
+
+def matrix_shape(shape: tuple[int, ...], target: Target) -> tuple[int, int]:
+    """The shape (out × in) of the target's matrix, from its parameter's stored shape."""
+    rows, columns = (shape[1], shape[0]) if target.transposed else tuple(shape)
+    return sum(stop - start for start, stop in target.rows) or rows, columns
+
+
+def matrix_of(weight: torch.Tensor, target: Target) -> torch.Tensor:
+    """The target's matrix W (out × in) in float32, read from its stored parameter value."""
+    oriented = weight.detach().T if target.transposed else weight.detach()
+    index = _row_index(target)
+    return (oriented if index is None else oriented[index]).to(torch.float32)
+
+
+def write_matrix(param: torch.nn.Parameter, target: Target, value: torch.Tensor) -> None:
+    """Store ``value`` (the target's W, out × in) into its parameter, in the parameter's dtype."""
+    oriented = param.data.T if target.transposed else param.data
+    index = _row_index(target)
+    with torch.no_grad():
+        if index is None:
+            oriented.copy_(value.to(device=param.device, dtype=param.dtype))
+        else:
+            oriented[index] = value.to(device=param.device, dtype=param.dtype)
 
 
 def svd_factors(weight: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -102,21 +135,21 @@ def apply_edits(
     """Edit the model in place; return the original values of the touched parameters.
 
     Every edit is validated before any weight changes, so a bad edit leaves the model intact.
-    ``svd_cache`` maps parameter names to exact SVD factors; missing ones are computed here.
+    ``svd_cache`` maps target keys (``Target.key``) to exact SVD factors of their matrix W; missing
+    ones are computed here.
     """
     if svd_mode not in SVD_MODES:
         raise LaserflowError(f"unknown svd mode '{svd_mode}'; valid: {', '.join(SVD_MODES)}")
-    targets = [(edit, select_parameters(model, family, edit.tau, edit.layer)) for edit in edits]
-    for edit, params in targets:
+    targets = [(edit, select_targets(model, family, edit.tau, edit.layer)) for edit in edits]
+    for edit, selected in targets:
         if edit.intervention == "laser":
-            for param in params.values():
-                kept_rank_checked(edit.level, tuple(param.shape))
+            for target, param in selected:
+                kept_rank_checked(edit.level, matrix_shape(param.shape, target))
     originals: dict[str, torch.Tensor] = {}
-    for edit, params in targets:
-        for name, param in params.items():
-            factors = (svd_cache or {}).get(name)
-            new = edited_weight(param.data, edit, factors, svd_mode, seed, family.randomized_niter)
-            originals.setdefault(name, param.data.clone())
-            with torch.no_grad():
-                param.data.copy_(new.to(device=param.device, dtype=param.dtype))
+    for edit, selected in targets:
+        for target, param in selected:
+            factors = (svd_cache or {}).get(target.key)
+            new = edited_weight(matrix_of(param.data, target), edit, factors, svd_mode, seed, family.randomized_niter)
+            originals.setdefault(target.parameter, param.data.clone())
+            write_matrix(param, target, new)
     return originals

@@ -10,25 +10,28 @@ import torch
 
 from .families import num_layers
 from .io import LaserflowError, atomic_path
-from .laser import svd_factors
+from .laser import matrix_of, svd_factors
 from .models import model_family, read_model_config, read_parameters
 
 log = logging.getLogger(__name__)
 
 
 def compute_svd(model_dir: str | os.PathLike, tau: str, layer: int, out_path: str | os.PathLike) -> None:
-    """Exact float32 SVD factors of the matrices (τ, ℓ) selects, saved for every ρ to reuse."""
+    """Exact float32 SVD factors of the matrices (τ, ℓ) selects (each as W, out × in, keyed by
+    ``Target.key``), saved for every ρ to reuse."""
     family = model_family(model_dir)
-    layers = num_layers(read_model_config(model_dir))
+    model_config = read_model_config(model_dir)
+    layers = num_layers(model_config)
     if not 0 <= layer < layers:
         raise LaserflowError(f"layer {layer} is outside the model's layers 0..{layers - 1}")
-    names = family.parameter_names(tau, layer)
-    weights = read_parameters(model_dir, names)
+    targets = family.targets(tau, layer, model_config)
+    weights = read_parameters(model_dir, list(dict.fromkeys(target.parameter for target in targets)))
     factors = {}
-    for name, weight in weights.items():
+    for target in targets:
+        matrix = matrix_of(weights[target.parameter], target)
         started = time.perf_counter()
-        factors[name] = svd_factors(weight)
-        log.info("SVD of %s %s in %.2f s", name, tuple(weight.shape), time.perf_counter() - started)
+        factors[target.key] = svd_factors(matrix)
+        log.info("SVD of %s %s in %.2f s", target.key, tuple(matrix.shape), time.perf_counter() - started)
     with atomic_path(out_path) as tmp:
         torch.save({"tau": tau, "layer": layer, "factors": factors}, tmp)
 
