@@ -18,6 +18,7 @@ include: "rules/models.smk"
 include: "rules/sweep.smk"
 include: "rules/select.smk"
 include: "rules/report.smk"
+include: "rules/export.smk"
 
 
 # On a cluster (profiles/slurm) these run on the head node: downloads need its internet access,

@@ -10,7 +10,7 @@ import yaml
 from .families import family_by_name
 from .io import LaserflowError
 from .paths import run_key
-from .sweep import cells, levels, layers, model_info, selected_edits
+from .sweep import cells, export_edits, levels, layers, model_info, selected_edits
 
 SCHEMA = Path(str(resources.files("laserflow") / "schemas" / "config.schema.yaml"))
 
@@ -94,6 +94,7 @@ def check(config: dict, source: str = "config") -> None:
                 )
     check_datasets(config, source)
     check_selected(config, source)
+    check_export(config, source)
 
 
 def check_datasets(config: dict, source: str = "config") -> None:
@@ -126,13 +127,24 @@ def check_cells(config: dict, source: str = "config") -> None:
 def check_selected(config: dict, source: str = "config") -> None:
     """Each ``selected`` entry names a configured model and dataset, a τ of the model's family and
     one of its layers, and lists no configuration twice."""
-    for model, entries_of in config.get("selected", {}).items():
+    check_edit_lists(config, source, "selected", config.get("selected", {}), selected_edits)
+
+
+def check_export(config: dict, source: str = "config") -> None:
+    """Each ``export.edits`` list is checked as ``selected`` entries are."""
+    check_edit_lists(config, source, "export.edits", config.get("export", {}).get("edits", {}), export_edits)
+
+
+def check_edit_lists(config: dict, source: str, section: str, lists: dict, edits_of) -> None:
+    """``lists`` (model -> dataset -> [{tau, layer, rate | rho}]) name configured models and
+    datasets, τs of each model's family and its layers, and no configuration twice per list."""
+    for model, entries_of in lists.items():
         if model not in config["models"]:
-            raise LaserflowError(f"{source}: selected.{model}: '{model}' is not a configured model")
+            raise LaserflowError(f"{source}: {section}.{model}: '{model}' is not a configured model")
         info = model_info(config, model)
         family = family_by_name(info.family)
         for dataset, entries in entries_of.items():
-            where = f"{source}: selected.{model}.{dataset}"
+            where = f"{source}: {section}.{model}.{dataset}"
             if dataset not in config["datasets"]:
                 raise LaserflowError(f"{where}: '{dataset}' is not a configured dataset")
             for number, entry in enumerate(entries):
@@ -146,7 +158,7 @@ def check_selected(config: dict, source: str = "config") -> None:
                         f"{where}.{number}: layer {entry['layer']} is beyond model '{model}' "
                         f"(layers 0..{info.layers - 1})"
                     )
-            keys = [tuple(run_key(edit).values()) for edit in selected_edits(config, model, dataset)]
+            keys = [tuple(run_key(edit).values()) for edit in edits_of(config, model, dataset)]
             if len(set(keys)) != len(keys):
                 raise LaserflowError(f"{where}: a configuration is listed twice")
 

@@ -52,6 +52,16 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
+def check_replaceable(target: str | os.PathLike, marker: str) -> None:
+    """Refuse to replace ``target`` when it exists with other contents than ours: it is replaced
+    only if missing, an empty directory, or a directory holding ``marker`` (what we write)."""
+    target = Path(target)
+    if not target.exists() or (target / marker).is_file() or (target.is_dir() and not any(target.iterdir())):
+        return
+    raise LaserflowError(f"{target}: exists and is not a laserflow output; move it away or delete it "
+                         "(nothing was written)")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -22,6 +22,8 @@ ITEMS_SUFFIX = ".items.jsonl.gz"  # per-item records beside each summary
 TABLE = "results/tables/{name}.{ext}"
 CELL_FIGURE = "results/figures/{model}/{dataset}/{name}.{ext}"
 FIGURE = "results/figures/{name}.{ext}"
+EXPORT = "export/{model}/{dataset}"  # an exported model (laserflow.export); asked for by name
+EXPORT_RECORD = "laserflow_export.json"  # in an export directory: what it holds; marks it as ours
 
 
 def items(summary: str) -> str:

@@ -46,7 +46,7 @@ def socket_path() -> str:
 # ---------------------------------------------------------------- the jobs a worker runs
 
 # Job kind -> the module whose ``run_job(job: dict)`` runs it.
-JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd"}
+JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd", "export": "laserflow.export"}
 
 
 def _run(kind: str, job: dict) -> None:

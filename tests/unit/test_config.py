@@ -75,6 +75,20 @@ def mutated(change):
          "selected.tiny-gptj.counterfact.0: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
         (lambda c: c.update(selected={"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9}] * 2}}),
          "selected.tiny-gptj.counterfact: a configuration is listed twice"),
+        # An export edit list naming a τ or a layer the model lacks.
+        (lambda c: c.update(export={"edits": {"tiny-llama": {"counterfact": [{"tau": "fc_gate", "layer": 1, "rate": 9}]}}}),
+         "export.edits.tiny-llama.counterfact.0: 'fc_gate' is not a matrix type of model 'tiny-llama' (llama); "
+         "valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_up, fc_out, attn, mlp, all"),
+        (lambda c: c.update(export={"edits": {"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9},
+                                                                            {"tau": "fc_out", "layer": 3, "rho": 0.5}]}}}),
+         "export.edits.tiny-gptj.counterfact.1: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
+        (lambda c: c.update(export={"edits": {"tiny-gptj": {"fever": [{"tau": "fc_in", "layer": 1, "rate": 9}]}}}),
+         "export.edits.tiny-gptj.fever: 'fever' is not a configured dataset"),
+        (lambda c: c.update(export={"formats": ["dense", "gguf"]}),
+         "key 'export.formats.1': 'gguf' is not one of ['dense', 'factorized']"),
+        (lambda c: c["models"]["tiny-gptj"]["tiny"].update(family="gemma3"),
+         "key 'models.tiny-gptj.tiny.family': 'gemma3' is not one of ['gptj', 'llama', 'roberta', 'phi', 'gpt2', "
+         "'gpt_neox', 'phi3', 'qwen2', 'gemma', 'gemma2']"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(change, message):
@@ -181,3 +195,23 @@ def test_memory_requests_follow_the_paper_models_size_and_dtype(tmp_path):
     assert resources.svd_mem_mb(config, "gptj", tmp_path) == 7000  # 16 B × 6.05 B / 28 = 3.46 GB
     # GPT-J's float16 branch has only pytorch_model.bin: the whole model in float32 plus its fp16 load.
     assert resources.svd_mem_mb(config, "gptj", tmp_path / "empty") == 43000
+
+
+def test_tiny_architectures_check_against_their_family():
+    """A tiny Gemma-2 is a model of the llama family (its τ names); Phi-3 has the fused parts."""
+    config = mutated(lambda c: c["models"].update(
+        gemma2={"tiny": {"family": "gemma2", "layers": 2}}, phi3={"tiny": {"family": "phi3", "layers": 2}}))
+    config["cells"] = {"gemma2": ["counterfact"], "phi3": ["counterfact"]}
+    config["sweep"]["taus"] = ["fc_in", "fc_up"]
+    lf_config.validate(config)
+    assert (sweep.model_info(config, "gemma2").family, sweep.model_info(config, "phi3").family) == ("llama", "phi3")
+    config["export"] = {"edits": {"phi3": {"counterfact": [{"tau": "fc_gate", "layer": 1, "rate": 9},
+                                                           {"tau": "k_proj", "layer": 0, "rho": 0.5}]}}}
+    lf_config.validate(config)
+    assert [run_key(edit) for edit in sweep.export_edits(config, "phi3", "counterfact")] == [
+        {"intervention": "laser", "tau": "fc_gate", "layer": 1, "level": "rate9"},
+        {"intervention": "laser", "tau": "k_proj", "layer": 0, "level": "rho0.5"}]
+    assert config["export"]["formats"] == ["dense", "factorized"] and sweep.export_edits(config, "gemma2", "counterfact") is None
+    config["sweep"]["taus"] = ["fc_gate"]
+    with pytest.raises(LaserflowError, match="sweep.taus: 'fc_gate' is not a matrix type of model 'gemma2' "):
+        lf_config.validate(config)
