@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from .data.catalog import dataset_info
 from .edits import Edit
@@ -83,27 +84,13 @@ def run_job(job: dict) -> None:
                  ExportPaths(**job["paths"] | {"svd": tuple(job["paths"]["svd"])}))
 
 
-# ---------------------------------------------------------------- writing
-
-
-def _write_failure(err: Exception) -> str | None:
-    """Why writing failed, when ``err`` is an I/O error (a full disk among others), else None."""
-    if isinstance(err, OSError) and err.errno is not None:
-        return f"{os.strerror(err.errno)} (os error {err.errno})"
-    text = str(err)
-    return text.split("I/O error: ", 1)[1] if type(err).__name__ == "SafetensorError" and "I/O error: " in text else None
-
-
 # ---------------------------------------------------------------- which edits, and the numbers that chose them
 
 
 def chosen_edits(options: ExportOptions, choice: str | None) -> list[Edit]:
     """The configured edit list, or the selection's chosen configuration."""
-    if options.edits is not None:
-        return [entry_edit(entry) for entry in options.edits]
-    chosen = read_json(choice)["chosen"]
-    return [entry_edit({"tau": chosen["tau"], "layer": chosen["layer"]}
-                       | ({"rate": chosen["rate"]} if "rate" in chosen else {"rho": chosen["rho"]}))]
+    entries = options.edits if options.edits is not None else [read_json(choice)["chosen"]]
+    return [entry_edit(entry) for entry in entries]
 
 
 def card_numbers(options: ExportOptions, paths: ExportPaths) -> dict:
@@ -127,8 +114,6 @@ def edited_targets(model, family: Family, edits: list[Edit]) -> list[tuple[Edit,
     """Every matrix the edits change; an export's edits must change different matrices."""
     out, covered = [], {}
     for edit in edits:
-        if edit.intervention != "laser":
-            raise LaserflowError(f"export: only LASER edits have low-rank factors; got '{edit.intervention}'")
         for target, param in select_targets(model, family, edit.tau, edit.layer):
             spans = target.rows or ((0, matrix_shape(param.shape, target)[0]),)
             rows = {row for start, stop in spans for row in range(start, stop)}
@@ -245,6 +230,11 @@ def _linear(weight: torch.Tensor) -> torch.nn.Linear:
     return layer
 
 
+def two_linears(a: torch.Tensor, b: torch.Tensor) -> torch.nn.Sequential:
+    """x → A(Bx) as two bias-free Linears (in → r → out)."""
+    return torch.nn.Sequential(_linear(b), _linear(a))
+
+
 def _factorized_state(directory: Path, record: dict) -> tuple[dict, dict]:
     """The dense state dict rebuilt from a factorized directory, and each edited matrix's pieces."""
     from safetensors.torch import load_file
@@ -265,7 +255,7 @@ def _factorized_state(directory: Path, record: dict) -> tuple[dict, dict]:
             for start, stop in spans:
                 matrix[start:stop] = (a[rows:rows + stop - start].float() @ b.float())
                 rows += stop - start
-            parts.append((spans, torch.nn.Sequential(_linear(b), _linear(a))))
+            parts.append((spans, two_linears(a, b)))
         if entry["rest"]:
             rest, rows = tensors[name + ".rest"], 0
             for start, stop in map(tuple, entry["rest"]):
@@ -322,7 +312,7 @@ def load(directory: str | os.PathLike, mode: str = "dense", device: str = "cpu")
 
 
 def _batches(tokenizer, texts: list[str], batch_size: int, device):
-    for start in range(0, len(texts), batch_size):
+    for start in tqdm(range(0, len(texts), batch_size), desc="verifying the export", mininterval=2.0):
         encoded = tokenizer(texts[start:start + batch_size], padding=True, return_tensors="pt")
         yield {"input_ids": encoded.input_ids.to(device), "attention_mask": encoded.attention_mask.to(device)}
 
@@ -355,14 +345,21 @@ def compare_outputs(reference, others: dict, tokenizer, texts: list[str], batch_
 # ---------------------------------------------------------------- the export
 
 
+def _write_failure(err: Exception) -> str | None:
+    """Why writing failed, when ``err`` is an I/O error (a full disk among others), else None."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return f"{os.strerror(err.errno)} (os error {err.errno})"
+    text = str(err)
+    return text.split("I/O error: ", 1)[1] if type(err).__name__ == "SafetensorError" and "I/O error: " in text else None
+
+
 def export_model(settings: EvaluationSettings, options: ExportOptions, paths: ExportPaths) -> dict:
     """Edit the model, write the requested formats and the model card, verify, and rename the
     directory into place; returns the record written to ``laserflow_export.json``."""
     from transformers import AutoTokenizer
 
-    unknown = sorted(set(options.formats) - set(FORMATS))
-    if unknown or not options.formats:
-        raise LaserflowError(f"export.formats: '{unknown[0] if unknown else ''}' is not one of {', '.join(FORMATS)}")
+    if not options.formats or not set(options.formats) <= set(FORMATS):
+        raise LaserflowError(f"export.formats: {list(options.formats)} is not a list of {', '.join(FORMATS)}")
     check_replaceable(paths.out, EXPORT_RECORD)
     edits = chosen_edits(options, paths.choice)
     numbers = card_numbers(options, paths)
@@ -375,6 +372,8 @@ def export_model(settings: EvaluationSettings, options: ExportOptions, paths: Ex
              ", ".join(options.formats))
     info = dataset_info(settings.dataset)
     items = read_jsonl(paths.dataset)[:options.verify_items]
+    if not items:
+        raise LaserflowError(f"{paths.dataset}: the dataset has no items")
     texts = [build_request(info, family, tokenizer, item, settings.scoring).prompt for item in items]
     device = next(model.parameters()).device
     batch_size = resolve_batch_size(settings.scoring.batch_size, device)

@@ -199,51 +199,32 @@ PHI = Family(
     groups=_groups(("k_proj", "q_proj", "v_proj", "out_proj"), ("fc_in", "fc_out")),
 )
 
-_QKV_PARTS = {"q_proj": ("qkv", "q"), "k_proj": ("qkv", "k"), "v_proj": ("qkv", "v")}
+def _fused_family(name: str, layer_prefix: str, qkv: str, out_proj: str, fc_in: str, fc_out: str,
+                  layouts: dict, parts: dict | None = None, **options) -> Family:
+    """A family whose q, k and v are one fused matrix: τ ``qkv``, its parts ``q_proj``, ``k_proj``
+    and ``v_proj`` (module names given without ``.weight``)."""
+    return Family(
+        name=name,
+        layer_prefix=layer_prefix,
+        matrices={"qkv": qkv + ".weight", "out_proj": out_proj + ".weight", "fc_in": fc_in + ".weight",
+                  "fc_out": fc_out + ".weight"},
+        groups=_groups(("qkv", "out_proj"), ("fc_in", "fc_out")),
+        parts={"q_proj": ("qkv", "q"), "k_proj": ("qkv", "k"), "v_proj": ("qkv", "v")} | (parts or {}),
+        layouts=layouts,
+        **options,
+    )
 
-GPT2 = Family(
-    name="gpt2",
-    layer_prefix="transformer.h.{layer}.",
-    matrices={
-        "qkv": "attn.c_attn.weight",
-        "out_proj": "attn.c_proj.weight",
-        "fc_in": "mlp.c_fc.weight",
-        "fc_out": "mlp.c_proj.weight",
-    },
-    groups=_groups(("qkv", "out_proj"), ("fc_in", "fc_out")),
-    parts=_QKV_PARTS,
-    layouts={"qkv": gpt2_qkv},
-    transposed=True,
-)
 
-GPT_NEOX = Family(
-    name="gpt_neox",
-    layer_prefix="gpt_neox.layers.{layer}.",
-    matrices={
-        "qkv": "attention.query_key_value.weight",
-        "out_proj": "attention.dense.weight",
-        "fc_in": "mlp.dense_h_to_4h.weight",
-        "fc_out": "mlp.dense_4h_to_h.weight",
-    },
-    groups=_groups(("qkv", "out_proj"), ("fc_in", "fc_out")),
-    parts=_QKV_PARTS,
-    layouts={"qkv": neox_qkv},
-)
+GPT2 = _fused_family("gpt2", "transformer.h.{layer}.", "attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj",
+                     {"qkv": gpt2_qkv}, transposed=True)
 
-PHI3 = Family(
-    name="phi3",
-    layer_prefix="model.layers.{layer}.",
-    matrices={
-        "qkv": "self_attn.qkv_proj.weight",
-        "out_proj": "self_attn.o_proj.weight",
-        "fc_in": "mlp.gate_up_proj.weight",
-        "fc_out": "mlp.down_proj.weight",
-    },
-    groups=_groups(("qkv", "out_proj"), ("fc_in", "fc_out")),
-    parts=_QKV_PARTS | {"fc_gate": ("fc_in", "gate"), "fc_up": ("fc_in", "up")},
-    layouts={"qkv": phi3_qkv, "fc_in": phi3_gate_up},
-    label_prefix="",  # Phi-3 uses Llama-2's SentencePiece tokenizer
-)
+GPT_NEOX = _fused_family("gpt_neox", "gpt_neox.layers.{layer}.", "attention.query_key_value", "attention.dense",
+                         "mlp.dense_h_to_4h", "mlp.dense_4h_to_h", {"qkv": neox_qkv})
+
+PHI3 = _fused_family("phi3", "model.layers.{layer}.", "self_attn.qkv_proj", "self_attn.o_proj", "mlp.gate_up_proj",
+                     "mlp.down_proj", {"qkv": phi3_qkv, "fc_in": phi3_gate_up},
+                     parts={"fc_gate": ("fc_in", "gate"), "fc_up": ("fc_in", "up")},
+                     label_prefix="")  # Phi-3 uses Llama-2's SentencePiece tokenizer
 
 FAMILIES = {family.name: family for family in (GPTJ, LLAMA, ROBERTA, PHI, GPT2, GPT_NEOX, PHI3)}
 

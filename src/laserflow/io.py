@@ -36,7 +36,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory beside ``target``; move it onto ``target`` only on success."""
+    """Yield a temporary directory beside ``target``; move it onto ``target`` only on success, with
+    the permissions of files and directories created now (the temporary ones are private)."""
     import shutil
 
     target = Path(target)
@@ -44,6 +45,8 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        for path in [tmp, *tmp.rglob("*")]:
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -215,3 +215,16 @@ def test_tiny_architectures_check_against_their_family():
     config["sweep"]["taus"] = ["fc_gate"]
     with pytest.raises(LaserflowError, match="sweep.taus: 'fc_gate' is not a matrix type of model 'gemma2' "):
         lf_config.validate(config)
+
+
+def test_the_modern_config_runs_todays_models_at_pinned_commits_on_the_papers_grid():
+    import re
+
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "modern.yaml")
+    modern = {"gpt2": ("gpt2", 12), "pythia": ("gpt_neox", 24), "llama3": ("llama", 32), "qwen25": ("llama", 28),
+              "gemma": ("llama", 18), "gemma2": ("llama", 42), "phi3": ("phi3", 32)}
+    assert {name: (config["models"][name]["family"], config["models"][name]["layers"]) for name in modern} == modern
+    assert all(re.fullmatch(r"[0-9a-f]{40}", config["models"][name]["revision"]) for name in modern)
+    assert sweep.cells(config) == [(model, dataset) for model in modern for dataset in config["datasets"]]
+    # τ ∈ {fc_in, fc_out} × every layer × 9 rates on 8 datasets: Phi-3's fc_in is its fused gate_up_proj.
+    assert sum(len(sweep.edits(config, model, dataset)) for model, dataset in sweep.cells(config)) == 8 * 188 * 2 * 9

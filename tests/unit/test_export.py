@@ -301,6 +301,17 @@ def test_a_disk_that_fills_is_one_line_and_leaves_no_directory(tiny_models, demo
     assert sorted(path.name for path in tmp_path.iterdir()) == ["base.json", "data.jsonl", "manifest.json"]
 
 
+def test_the_export_gets_the_permissions_of_files_created_now(cell):
+    """Not the private ones of its temporary directory and of safetensors' writes."""
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    out = cell["root"] / "export/gptj/counterfact"
+    assert {stat.S_IMODE(path.stat().st_mode) for path in [out, *out.rglob("*")] if path.is_dir()} == {0o777 & ~mask}
+    assert {stat.S_IMODE(path.stat().st_mode) for path in out.rglob("*") if path.is_file()} == {0o666 & ~mask}
+
+
 def test_load_refuses_a_dense_directory_in_low_rank_mode(cell):
     with pytest.raises(LaserflowError, match="dense: not a factorized export"):
         load(f"{cell['paths'].out}/dense", mode="low_rank")
