@@ -160,8 +160,11 @@ def test_a_cached_part_svd_is_keyed_by_its_part(tiny_models, tmp_path):
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_next_token_scoring_is_the_models_own_distribution(tiny_models, demo_items, architecture):
-    """The scoring head reads the same log-probs as the model's forward (Gemma-2 caps its logits)."""
+    """The scoring head reads the same log-probs as the model's forward (Gemma-2 caps its logits:
+    at a cap of 2 rather than its 30, so that the cap changes a random model's log-probs)."""
     model, tokenizer, family = load_model(tiny_models[architecture])
+    if architecture == "gemma2":
+        model.config.final_logit_softcapping = 2.0
     items = demo_items[:6]
     records = score_items(model, tokenizer, family, items, ScoringOptions(batch_size=3, show_progress=False))
     with torch.inference_mode():
