@@ -137,7 +137,7 @@ def serve(path: str, idle_seconds: float) -> None:
     from transformers.models.phi import modeling_phi  # noqa: F401
     from transformers.models.roberta import modeling_roberta  # noqa: F401
 
-    from . import evaluate, svd  # noqa: F401
+    from . import evaluate, export, svd  # noqa: F401
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"
