@@ -21,6 +21,7 @@ include: "rules/report.smk"
 include: "rules/robustness.smk"
 include: "rules/compose.smk"
 include: "rules/analysis.smk"
+include: "rules/export.smk"
 
 
 # On a cluster (profiles/slurm) these run on the head node: downloads need its internet access,

@@ -1,8 +1,10 @@
-"""laserflow benchmark: evaluation throughput vs the compute floor, SVD caching, job overhead, GPU.
+"""laserflow benchmark: evaluation throughput vs the compute floor, SVD caching, job overhead, GPU,
+and the size and speed of a factorized export.
 
     python benchmarks/bench.py                       # all CPU sections
     python benchmarks/bench.py --sections gpu        # the full-size GPT-J configuration (GPU)
     python benchmarks/bench.py --sections search     # the paper's search grid in both modes (long)
+    python benchmarks/bench.py --sections export     # dense vs factorized GPT-J layer
 
 Prints a table per section and writes JSON (``--out``). Every figure is measured in this run, on
 this machine; see benchmarks/README.md for recorded results.
@@ -359,6 +361,65 @@ def section_gpu(args) -> list[dict]:
     return rows
 
 
+def section_export(args) -> list[dict]:
+    """A factorized export against the dense one on a GPT-J fc_in-shaped layer (16384 × 4096) at the
+    paper's ranks: the bytes of the matrix as written (safetensors), and the median time of a
+    forward over ``--export-tokens`` tokens through the dense Linear and through the two Linears
+    ``laserflow.export.load(mode="low_rank")`` puts in its place (laserflow.export.FactorizedLinear),
+    the two timed alternately so that a drift in the machine's speed favours neither."""
+    from safetensors.torch import save_file
+
+    from laserflow.export import FactorizedLinear, two_linears
+
+    device, dtype = args.device, DTYPES[args.export_dtype]
+    torch.set_num_threads(args.threads)
+    out_features, in_features = 16384, 4096
+    generator = torch.Generator().manual_seed(0)
+    dense = torch.nn.Linear(in_features, out_features, bias=False).to(device=device, dtype=dtype).eval()
+    x = torch.randn(args.export_tokens, in_features, generator=generator).to(device=device, dtype=dtype)
+
+    def forward_seconds(layers: list) -> list[float]:
+        """The median time of each layer's forward, the layers timed in turn ``--trials`` times."""
+        times = [[] for _ in layers]
+        with torch.inference_mode():
+            for layer in layers:
+                layer(x)
+            for _ in range(args.trials):
+                for layer, measured in zip(layers, times):
+                    sync(device)
+                    started = time.perf_counter()
+                    layer(x)
+                    sync(device)
+                    measured.append(time.perf_counter() - started)
+        return [sorted(measured)[len(measured) // 2] for measured in times]
+
+    def written_bytes(tensors: dict, folder: str) -> int:
+        path = Path(folder) / "weights.safetensors"
+        save_file({name: value.contiguous().cpu() for name, value in tensors.items()}, path)
+        return path.stat().st_size
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        dense_bytes = written_bytes({"weight": dense.weight.detach()}, folder)
+        for rate in PAPER_RATES:
+            rank = Level(rate=rate).kept_rank((out_features, in_features))
+            a = torch.randn(out_features, rank, generator=generator).to(device=device, dtype=dtype)
+            b = torch.randn(rank, in_features, generator=generator).to(device=device, dtype=dtype)
+            layer = FactorizedLinear([(((0, out_features),), two_linears(a, b))], out_features, None).eval()
+            factor_bytes = written_bytes({"A": a, "B": b}, folder)
+            dense_seconds, seconds = forward_seconds([dense, layer])
+            rows.append({"device": device, "dtype": args.export_dtype, "tokens": args.export_tokens, "rate": rate,
+                         "rank": rank, "dense_bytes": dense_bytes, "factor_bytes": factor_bytes,
+                         "size_ratio": factor_bytes / dense_bytes, "dense_seconds": dense_seconds,
+                         "factorized_seconds": seconds, "speedup": dense_seconds / seconds})
+    print_table(f"GPT-J fc_in layer (16384 x 4096), dense vs factorized, {args.export_dtype} on {device}", rows,
+                ["rate", "rank", "size_ratio", "dense_seconds", "factorized_seconds", "speedup"])
+    return rows
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
 def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
     print(f"\n## {title}")
     print(" | ".join(columns))
@@ -432,7 +493,7 @@ def section_search(args) -> list[dict]:
 
 
 SECTIONS = {"eval": section_eval, "svd": section_svd, "demo": section_demo, "memory": section_memory,
-            "gpu": section_gpu, "search": section_search}
+            "gpu": section_gpu, "search": section_search, "export": section_export}
 
 
 def main() -> None:
@@ -444,7 +505,9 @@ def main() -> None:
     parser.add_argument("--original-items", type=int, default=100, help="items for the original's GPT-J loop")
     parser.add_argument("--trials", type=int, default=3, help="timed runs per family; the median counts")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="device of the SVD section")
+    parser.add_argument("--device", default="cpu", help="device of the SVD and export sections")
+    parser.add_argument("--export-tokens", type=int, default=1024, help="tokens per forward in the export section")
+    parser.add_argument("--export-dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--gpu-batch-sizes", type=lambda text: [int(v) for v in text.split(",")], default=[256, 512])
     parser.add_argument("--search-items", type=int, default=300, help="items per dataset of the search section")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))

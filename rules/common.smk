@@ -10,7 +10,7 @@ from laserflow import resources as lf_resources
 from laserflow import sweep
 from laserflow.fingerprint import code_fingerprint
 from laserflow.edits import level_label
-from laserflow.io import LaserflowError
+from laserflow.io import LaserflowError, check_replaceable
 from laserflow.settings import EvaluationSettings
 
 try:
@@ -486,3 +486,72 @@ def analysis_targets():
         for model, dataset in ANALYSIS_CELLS
         for ext in ("csv", "md", "tex")
     ]
+
+
+# ---------------------------------------------------------------- export (rules/export.smk)
+
+
+def export_choice(wildcards):
+    """What chose the exported edits: the cell's selection, or the evaluated configuration of a
+    one-edit ``export.edits`` list (none for a longer list, which laserflow does not evaluate).
+
+    Snakemake deletes a directory output before its job runs, so a target that exists with other
+    contents stops the run here, before anything is deleted."""
+    try:
+        check_replaceable(paths.EXPORT.format(**wildcards), paths.EXPORT_RECORD)
+    except LaserflowError as err:
+        sys.exit(f"laserflow: error: {err}")
+    edits = sweep.export_edits(config, wildcards.model, wildcards.dataset)
+    if edits is None:
+        return paths.SELECTION.format(**wildcards)
+    if len(edits) == 1:
+        return paths.run_file(wildcards.model, wildcards.dataset, edits[0])
+    return []
+
+
+def export_chosen(wildcards):
+    """The selected configuration scored on every item, when the export takes it from a
+    validation-only search (its test numbers go on the model card)."""
+    if sweep.export_edits(config, wildcards.model, wildcards.dataset) is not None:
+        return []
+    return cell_chosen(wildcards)
+
+
+def export_svd_files(wildcards):
+    """The cached exact SVDs of the exported edits; for the selected configuration, those of every
+    LASER configuration of the cell (the selection is only known once it has run)."""
+    if config["svd"]["mode"] != "exact":
+        return []
+    edits = sweep.export_edits(config, wildcards.model, wildcards.dataset)
+    matrices = (
+        sweep.laser_matrices(config, wildcards.model, wildcards.dataset)
+        if edits is None
+        else dict.fromkeys((edit.tau, edit.layer) for edit in edits)
+    )
+    return [
+        ancient(paths.SVD.format(model=wildcards.model, tau=tau, layer=layer))
+        for tau, layer in matrices
+    ]
+
+
+def export_options(wildcards):
+    """The formats, the items verified and the cell's ``export.edits`` list (None: the selection)."""
+    settings = config["export"]
+    return {
+        "formats": settings["formats"],
+        "verify_items": settings["verify_items"],
+        "edits": settings.get("edits", {})
+        .get(wildcards.model, {})
+        .get(wildcards.dataset),
+    }
+
+
+def export_settings(wildcards):
+    """The evaluation settings the exported model was evaluated with (dtype, activation, SVD)."""
+    return EvaluationSettings.from_config(
+        config, wildcards.model, wildcards.dataset, True
+    ).as_dict()
+
+
+def export_mem_mb(wildcards):
+    return lf_resources.export_mem_mb(config, wildcards.model)

@@ -20,6 +20,8 @@ from laserflow.tiny import item_texts
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILIES = ["gptj", "llama", "roberta", "phi"]
+# Today's architectures (laserflow.tiny): three new families and three more models of the llama family.
+NEW_ARCHITECTURES = ["gpt2", "gpt_neox", "phi3", "qwen2", "gemma", "gemma2"]
 
 
 @pytest.fixture(scope="session")
@@ -46,15 +48,15 @@ def demo_items(demo_counterfact) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory, demo_items, sample_items) -> dict[str, Path]:
-    """family -> directory of a 3-layer tiny model whose tokenizer knows the demo answers and
-    the label words as one token each."""
+    """family (or architecture) -> directory of a 3-layer tiny model whose tokenizer knows the
+    demo answers and the label words as one token each."""
     from laserflow.tiny import TinySpec, build_tiny_model
 
     root = tmp_path_factory.mktemp("models")
     texts = [item["question"] + item["answer"] for item in demo_items]
     texts += [text for name, items in sample_items.items() for text in item_texts(name, items)]
     out = {}
-    for family in FAMILIES:
+    for family in FAMILIES + NEW_ARCHITECTURES:
         out[family] = root / family
         build_tiny_model(TinySpec(family, layers=3, hidden=128, heads=4, intermediate=256), texts, out[family])
     return out

@@ -36,7 +36,7 @@ from .edits import Edit
 from .evaluate import load_job, provenance
 from .forward import WeightStates, pad, resolve_batch_size, run_batched
 from .io import LaserflowError, write_json, write_jsonl
-from .laser import describe_edits, edited_parameters, select_parameters, truncate
+from .laser import describe_edits, edited_parameters, matrix_of, select_targets, truncate, with_matrix
 from .paths import SVD
 from .records import CHOICE_KEYS, read_record
 from .scoring import describe_scoring, plan_items, score_states
@@ -66,11 +66,13 @@ def bottom_weight(weight: torch.Tensor, factors: dict[str, torch.Tensor], count:
 
 def bottom_values(model, family, edit: Edit, factors: dict, share: float) -> tuple[dict, dict[str, int]]:
     """Each matrix (τ, ℓ) selects, replaced by its bottom-``share`` part (computed on the CPU in
-    float32, in the parameter's dtype and device), and the components kept per matrix."""
+    float32), as new parameter values (their dtype and device), and the components kept per matrix."""
     values, kept = {}, {}
-    for name, param in select_parameters(model, family, edit.tau, edit.layer).items():
-        kept[name] = bottom_count(share, len(factors[name]["S"]))
-        values[name] = bottom_weight(param.data.to("cpu"), factors[name], kept[name]).to(param.device, param.dtype)
+    for target, param in select_targets(model, family, edit.tau, edit.layer):
+        current = values.get(target.parameter, param.data).to("cpu")
+        kept[target.key] = bottom_count(share, len(factors[target.key]["S"]))
+        bottom = bottom_weight(matrix_of(current, target), factors[target.key], kept[target.key])
+        values[target.parameter] = with_matrix(current, target, bottom).to(param.device, param.dtype)
     return values, kept
 
 

@@ -12,8 +12,8 @@ from .edits import Level
 from .families import Family, family_by_name
 from .io import LaserflowError, read_text
 from .shapes import matrix_shapes, model_widths
-from .sweep import (ComposePlan, ModelInfo, analysis_edit, block_cells, cells, edits, grid, grid_key, layers, levels,
-                    model_info, selected_edits)
+from .sweep import (ComposePlan, ModelInfo, analysis_edit, block_cells, cells, edits, export_edits, grid, grid_key,
+                    layers, levels, model_info, selected_edits)
 
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -103,6 +103,7 @@ def check(config: dict, source: str = "config") -> None:
     check_robustness(config, source)
     check_compose(config, source)
     check_analysis(config, source)
+    check_export(config, source)
 
 
 def check_tau(where: str, tau: str, info: ModelInfo, family: Family) -> None:
@@ -192,13 +193,27 @@ def check_selected(config: dict, source: str = "config") -> None:
     """Each ``selected`` entry names a configured model and dataset, and edits a τ of the model's
     family at one of its layers; a composite edits no matrix twice; no configuration is listed
     twice."""
-    for model, entries_of in config.get("selected", {}).items():
+    check_edit_lists(config, source, "selected", config.get("selected", {}), selected_edits)
+
+
+def check_export(config: dict, source: str = "config") -> None:
+    """Each ``export.edits`` list is checked as ``selected`` entries are, and as its edits apply
+    together, no two edit one matrix."""
+    check_edit_lists(config, source, "export.edits", config.get("export", {}).get("edits", {}), export_edits,
+                     together=True)
+
+
+def check_edit_lists(config: dict, source: str, section: str, lists: dict, edits_of, together: bool = False) -> None:
+    """``lists`` (model -> dataset -> [configuration]) name configured models and datasets, τs of
+    each model's family and its layers, and no configuration twice per list; a composite (or a
+    whole list applied ``together``) edits no matrix twice."""
+    for model, entries_of in lists.items():
         if model not in config["models"]:
-            raise LaserflowError(f"{source}: selected.{model}: '{model}' is not a configured model")
+            raise LaserflowError(f"{source}: {section}.{model}: '{model}' is not a configured model")
         info = model_info(config, model)
         family = family_by_name(info.family)
         for dataset, entries in entries_of.items():
-            where = f"{source}: selected.{model}.{dataset}"
+            where = f"{source}: {section}.{model}.{dataset}"
             if dataset not in config["datasets"]:
                 raise LaserflowError(f"{where}: '{dataset}' is not a configured dataset")
             for number, entry in enumerate(entries):
@@ -210,13 +225,24 @@ def check_selected(config: dict, source: str = "config") -> None:
                             check_level(part[kind], kind, at)
                     check_tau(at, part["tau"], info, family)
                     check_layer(at, part["layer"], info)
-                names = [name for part in parts for name in family.parameter_names(part["tau"], part["layer"])]
-                twice = next((name for name in names if names.count(name) > 1), None)
-                if twice:
-                    raise LaserflowError(f"{where}.{number}: the composite edits {twice} twice")
-            keys = [frozenset(configuration.edits) for configuration in selected_edits(config, model, dataset)]
+                check_disjoint(f"{where}.{number}", "the composite", family, parts)
+            if together:
+                check_disjoint(where, "the list", family, entries)
+            keys = [frozenset(configuration.edits) for configuration in edits_of(config, model, dataset)]
             if len(set(keys)) != len(keys):
                 raise LaserflowError(f"{where}: a configuration is listed twice")
+
+
+def check_disjoint(where: str, what: str, family: Family, entries: list[dict]) -> None:
+    """The edits ``entries`` apply together change different matrices (each part of a fused matrix
+    is its own)."""
+    seen: list[tuple[str, str | None]] = []
+    for entry in entries:
+        for name, part in family.matrices_of(entry["tau"], entry["layer"]):
+            if any(name == other and None in (part, other_part) or (name, part) == (other, other_part)
+                   for other, other_part in seen):
+                raise LaserflowError(f"{where}: {what} edits {name}{f' ({part})' if part else ''} twice")
+            seen.append((name, part))
 
 
 def check_robustness(config: dict, source: str = "config") -> None:

@@ -231,6 +231,17 @@ class WeightStates:
         return out
 
 
+def head_logprobs(model, hidden: torch.Tensor) -> torch.Tensor:
+    """Log-softmax over the full vocabulary of the language-model head at the given hidden states
+    only (not the batch × length × vocabulary logits); Gemma-2's logits are soft-capped first,
+    as its model's forward does after the head."""
+    logits = model.lm_head(hidden)
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap is not None:
+        logits = torch.tanh(logits / cap) * cap
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
 @dataclass
 class Row:
     """One forward sequence and what is read from it.
@@ -262,7 +273,7 @@ def read_batch(states: WeightStates, pad_id: int, batch: list[Row], device) -> l
     candidate_ids = torch.tensor([row.candidates + [0] * (width - len(row.candidates)) for row in batch], device=device)
 
     def readout(hidden: torch.Tensor) -> list[dict]:
-        logprobs = torch.log_softmax(states.model.lm_head(hidden[rows, cols]).float(), dim=-1)
+        logprobs = head_logprobs(states.model, hidden[rows, cols])
         target_lp = logprobs.gather(1, targets[:, None])[:, 0].tolist()
         argmax = logprobs.argmax(-1).tolist()
         first = logprobs[torch.tensor(firsts, device=device)]

@@ -139,15 +139,28 @@ def scratch_dir(target: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; fsync it and move it onto ``target`` only
-    on success. A killed earlier writer's temporary directories are removed first."""
+    on success, with the permissions of files and directories created now (the temporary ones are
+    private). A killed earlier writer's temporary directories are removed first."""
     target = Path(target)
     with scratch_dir(target) as tmp:
         yield tmp
+        for path in [tmp, *tmp.rglob("*")]:
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~_umask())
         _fsync_tree(tmp)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
         _fsync(target.parent)
+
+
+def check_replaceable(target: str | os.PathLike, marker: str) -> None:
+    """Refuse to replace ``target`` when it exists with other contents than ours: it is replaced
+    only if missing, an empty directory, or a directory holding ``marker`` (what we write)."""
+    target = Path(target)
+    if not target.exists() or (target / marker).is_file() or (target.is_dir() and not any(target.iterdir())):
+        return
+    raise LaserflowError(f"{target}: exists and is not a laserflow output; move it away or delete it "
+                         "(nothing was written)")
 
 
 def _umask() -> int:

@@ -11,7 +11,7 @@ import logging
 import torch
 
 from .edits import Edit, Level
-from .families import Family, num_layers
+from .families import Family, Target, num_layers
 from .io import LaserflowError
 from .settings import SVD_MODES
 
@@ -19,21 +19,62 @@ log = logging.getLogger(__name__)
 _warned_rank_zero: set[tuple[str, str]] = set()  # (parameter, level): a job warns once for each
 
 
-def select_parameters(model: torch.nn.Module, family: Family, tau: str, layer: int) -> dict[str, torch.nn.Parameter]:
-    """The parameters an edit of (τ, ℓ) touches, checked against the model's layer count."""
+def select_targets(model: torch.nn.Module, family: Family, tau: str, layer: int) -> list[tuple[Target, torch.nn.Parameter]]:
+    """The matrices an edit of (τ, ℓ) changes and their parameters, checked against the model's layer count."""
     layers = num_layers(model.config)
     if not 0 <= layer < layers:
         raise LaserflowError(f"layer {layer} is outside the model's layers 0..{layers - 1}")
     params = dict(model.named_parameters())
-    selected = {}
-    for name in family.parameter_names(tau, layer):
-        if name not in params:
+    selected = []
+    for target in family.targets(tau, layer, model.config):
+        if target.parameter not in params:
             raise LaserflowError(
                 f"matrix type '{tau}' at layer {layer} selects no parameter: "
-                f"the model has no '{name}' ({family.name} family mapping)"
+                f"the model has no '{target.parameter}' ({family.name} family mapping)"
             )
-        selected[name] = params[name]
+        selected.append((target, params[target.parameter]))
     return selected
+
+
+def _row_index(target: Target) -> slice | torch.Tensor | None:
+    """The output rows a part target covers (None: all of them)."""
+    if not target.rows:
+        return None
+    if len(target.rows) == 1:
+        return slice(*target.rows[0])
+    return torch.cat([torch.arange(start, stop) for start, stop in target.rows])
+
+
+def matrix_shape(shape: tuple[int, ...], target: Target) -> tuple[int, int]:
+    """The shape (out × in) of the target's matrix, from its parameter's stored shape."""
+    rows, columns = (shape[1], shape[0]) if target.transposed else tuple(shape)
+    return sum(stop - start for start, stop in target.rows) or rows, columns
+
+
+def matrix_of(weight: torch.Tensor, target: Target) -> torch.Tensor:
+    """The target's matrix W (out × in) in float32, read from its stored parameter value."""
+    oriented = weight.detach().T if target.transposed else weight.detach()
+    index = _row_index(target)
+    return (oriented if index is None else oriented[index]).to(torch.float32)
+
+
+def with_matrix(weight: torch.Tensor, target: Target, value: torch.Tensor) -> torch.Tensor:
+    """A copy of a parameter's value with the target's matrix (out × in) replaced by ``value``."""
+    out = weight.detach().clone()
+    oriented = out.T if target.transposed else out
+    index = _row_index(target)
+    with torch.no_grad():
+        if index is None:
+            oriented.copy_(value.to(device=out.device, dtype=out.dtype))
+        else:
+            oriented[index] = value.to(device=out.device, dtype=out.dtype)
+    return out
+
+
+def write_matrix(param: torch.nn.Parameter, target: Target, value: torch.Tensor) -> None:
+    """Store ``value`` (the target's W, out × in) into its parameter, in the parameter's dtype."""
+    with torch.no_grad():
+        param.data.copy_(with_matrix(param.data, target, value))
 
 
 def svd_factors(weight: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -108,24 +149,26 @@ def edited_parameters(
     """The new value of every parameter ``edits`` touch (the parameter's dtype and device), the
     edits applied in order; the model is not changed.
 
-    Every edit is validated before any value is computed. ``svd_cache`` maps parameter names to
-    exact SVD factors; missing ones are computed here.
+    Every edit is validated before any value is computed. ``svd_cache`` maps target keys
+    (``Target.key``) to exact SVD factors of their matrix W (out × in); missing ones are computed
+    here.
     """
     if svd_mode not in SVD_MODES:
         raise LaserflowError(f"unknown svd mode '{svd_mode}'; valid: {', '.join(SVD_MODES)}")
-    targets = [(edit, select_parameters(model, family, edit.tau, edit.layer)) for edit in edits]
-    for edit, params in targets:
-        for name, param in params.items():
-            if edit.intervention == "laser" and edit.level.kept_rank(tuple(param.shape)) == 0:
-                warn_rank_zero(name, edit.level, tuple(param.shape))
+    targets = [(edit, select_targets(model, family, edit.tau, edit.layer)) for edit in edits]
+    for edit, selected in targets:
+        for target, param in selected:
+            shape = matrix_shape(param.shape, target)
+            if edit.intervention == "laser" and edit.level.kept_rank(shape) == 0:
+                warn_rank_zero(target.key, edit.level, shape)
     values: dict[str, torch.Tensor] = {}
-    for edit, params in targets:
-        for name, param in params.items():
-            factors = (svd_cache or {}).get(name)
+    for edit, selected in targets:
+        for target, param in selected:
+            factors = (svd_cache or {}).get(target.key)
             # On the CPU in float32, as the original computes every edit.
-            new = edited_weight(values.get(name, param.data).to("cpu"), edit, factors, svd_mode, seed,
-                                family.randomized_niter)
-            values[name] = new.to(device=param.device, dtype=param.dtype)
+            current = values.get(target.parameter, param.data).to("cpu")
+            new = edited_weight(matrix_of(current, target), edit, factors, svd_mode, seed, family.randomized_niter)
+            values[target.parameter] = with_matrix(current, target, new).to(device=param.device, dtype=param.dtype)
     return values
 
 
@@ -158,15 +201,15 @@ def warn_rank_zero(name: str, level: Level, shape: tuple[int, int]) -> None:
 
 
 def describe_edits(model: torch.nn.Module, family: Family, edits: list[Edit]) -> list[dict]:
-    """Each edit's description; a LASER edit's adds, per matrix, its shape and the rank it kept."""
-    params = dict(model.named_parameters())
+    """Each edit's description; a LASER edit's adds, per matrix (``Target.key``), its shape (out ×
+    in) and the rank it kept."""
     described = []
     for edit in edits:
         record = edit.describe()
         if edit.intervention == "laser":
-            record["matrices"] = {
-                name: {"shape": list(params[name].shape), "kept_rank": edit.level.kept_rank(tuple(params[name].shape))}
-                for name in family.parameter_names(edit.tau, edit.layer)
-            }
+            record["matrices"] = {}
+            for target, param in select_targets(model, family, edit.tau, edit.layer):
+                shape = matrix_shape(param.shape, target)
+                record["matrices"][target.key] = {"shape": list(shape), "kept_rank": edit.level.kept_rank(shape)}
         described.append(record)
     return described

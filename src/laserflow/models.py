@@ -112,7 +112,7 @@ def load_model(model_dir: str | os.PathLike, dtype: str = "float32", device: str
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer, family
+    return model, tokenizer, family.for_tokenizer(tokenizer)
 
 
 def check_complete(model_dir: str | os.PathLike) -> None:

@@ -32,6 +32,8 @@ TABLE = "results/tables/{name}.{ext}"
 CELL_TABLE = "results/tables/{model}/{dataset}/{name}.{ext}"
 CELL_FIGURE = "results/figures/{model}/{dataset}/{name}.{ext}"
 FIGURE = "results/figures/{name}.{ext}"
+EXPORT = "export/{model}/{dataset}"  # an exported model (laserflow.export); asked for by name
+EXPORT_RECORD = "laserflow_export.json"  # in an export directory: what it holds; marks it as ours
 
 
 def items(summary: str) -> str:

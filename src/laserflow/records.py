@@ -74,6 +74,8 @@ def read_provenances(paths) -> list[dict]:
 
 def read_robustness(paths) -> list[dict]:
     return [read_record(path, ROBUSTNESS_KEYS) for path in paths]
+
+
 def read_composes(paths) -> list[dict]:
     return [read_record(path, COMPOSE_KEYS) for path in paths]
 

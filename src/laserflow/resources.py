@@ -22,6 +22,9 @@ FAMILY_PARAMETERS = {
     "llama": (6_738_415_616, 32),  # meta-llama/Llama-2-7b-hf
     "roberta": (124_697_433, 12),  # roberta-base, with its masked-LM head
     "phi": (1_418_270_720, 24),  # microsoft/phi-1_5
+    "gpt2": (124_439_808, 12),  # openai-community/gpt2
+    "gpt_neox": (1_414_647_808, 24),  # EleutherAI/pythia-1.4b
+    "phi3": (3_821_079_552, 32),  # microsoft/Phi-3-mini-4k-instruct
 }
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 JOB_OVERHEAD_MB = 3000  # Python, torch, transformers, the CUDA context and the job process
@@ -73,6 +76,13 @@ def analysis_mem_mb(config: dict, model: str, model_dir: str | os.PathLike, data
 
 def _size(path: str | os.PathLike) -> int:
     return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def export_mem_mb(config: dict, model: str) -> int:
+    """Host memory of an export job: the edited model, the dense export read back to verify it,
+    and the factorized export rebuilt (three copies of the model in its dtype)."""
+    dtype = config["models"][model].get("dtype", "float32")
+    return megabytes(3 * model_parameters(config, model) * DTYPE_BYTES[dtype])
 
 
 def svd_mem_mb(config: dict, model: str, model_dir: str | os.PathLike) -> int:

@@ -19,7 +19,7 @@ import torch
 
 from .families import num_layers
 from .io import LaserflowError, read_json, write_bytes, write_json
-from .laser import svd_factors
+from .laser import matrix_of, svd_factors
 from .manifest import verified_files
 from .models import model_family, read_model_config, read_parameters
 from .paths import svd_record
@@ -37,22 +37,24 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
 
 def compute_svd(model_dir: str | os.PathLike, tau: str, layer: int, out_path: str | os.PathLike,
                 manifest: str | os.PathLike | None = None) -> None:
-    """Exact float32 SVD factors of the matrices (τ, ℓ) selects, saved for every ρ to reuse, with
-    their record (the file's sha256 and the source matrices'). With the model's ``manifest``, its
-    files are first checked against it."""
+    """Exact float32 SVD factors of the matrices (τ, ℓ) selects (each as W, out × in, keyed by
+    ``Target.key``), saved for every ρ to reuse, with their record (the file's sha256 and the source
+    parameters'). With the model's ``manifest``, its files are first checked against it."""
     if manifest is not None:
         verified_files(model_dir, manifest)
     family = model_family(model_dir)
-    layers = num_layers(read_model_config(model_dir))
+    model_config = read_model_config(model_dir)
+    layers = num_layers(model_config)
     if not 0 <= layer < layers:
         raise LaserflowError(f"layer {layer} is outside the model's layers 0..{layers - 1}")
-    names = family.parameter_names(tau, layer)
-    weights = read_parameters(model_dir, names)
+    targets = family.targets(tau, layer, model_config)
+    weights = read_parameters(model_dir, list(dict.fromkeys(target.parameter for target in targets)))
     factors = {}
-    for name, weight in weights.items():
+    for target in targets:
+        matrix = matrix_of(weights[target.parameter], target)
         started = time.perf_counter()
-        factors[name] = svd_factors(weight)
-        log.info("SVD of %s %s in %.2f s", name, tuple(weight.shape), time.perf_counter() - started)
+        factors[target.key] = svd_factors(matrix)
+        log.info("SVD of %s %s in %.2f s", target.key, tuple(matrix.shape), time.perf_counter() - started)
     buffer = io.BytesIO()  # saved from memory: a file name would be stored in the archive
     torch.save({"tau": tau, "layer": layer, "factors": factors}, buffer)
     data = buffer.getvalue()

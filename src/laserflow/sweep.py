@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .edits import Composite, Edit, Level
+from .families import MODEL_TYPES
 from .tiny import tiny_spec
 
 
@@ -20,7 +21,7 @@ def model_info(config: dict, name: str) -> ModelInfo:
     spec = config["models"][name]
     if "tiny" in spec:
         tiny = tiny_spec(spec)
-        return ModelInfo(name, tiny.family, tiny.layers)
+        return ModelInfo(name, MODEL_TYPES[tiny.family], tiny.layers)
     return ModelInfo(name, spec["family"], spec["layers"])
 
 
@@ -82,9 +83,14 @@ def entry_configuration(entry: dict) -> Edit | Composite:
 def selected_edits(config: dict, model: str, dataset: str) -> list[Edit | Composite] | None:
     """The configurations ``selected`` lists for one (model, dataset), in its order; None if none."""
     entries = config.get("selected", {}).get(model, {}).get(dataset)
-    if entries is None:
-        return None
-    return [entry_configuration(entry) for entry in entries]
+    return None if entries is None else [entry_configuration(entry) for entry in entries]
+
+
+def export_edits(config: dict, model: str, dataset: str) -> list[Edit] | None:
+    """The edit list ``export.edits`` gives for one (model, dataset), applied in order; None when
+    the export takes the cell's selected configuration instead."""
+    entries = config.get("export", {}).get("edits", {}).get(model, {}).get(dataset)
+    return None if entries is None else [entry_edit(entry) for entry in entries]
 
 
 def edits(config: dict, model: str, dataset: str) -> list[Edit | Composite]:

@@ -92,7 +92,7 @@ def socket_path() -> str:
 
 # Job kind -> the module whose ``run_job(job: dict)`` runs it.
 JOBS = {"evaluate": "laserflow.evaluate", "svd": "laserflow.svd", "robustness": "laserflow.robustness",
-        "compose": "laserflow.compose", "analysis": "laserflow.analysis"}
+        "compose": "laserflow.compose", "analysis": "laserflow.analysis", "export": "laserflow.export"}
 
 
 def _run(kind: str, job: dict) -> None:
@@ -215,7 +215,7 @@ def serve(path: str, idle_seconds: float) -> None:
     from transformers.models.phi import modeling_phi  # noqa: F401
     from transformers.models.roberta import modeling_roberta  # noqa: F401
 
-    from . import analysis, compose, evaluate, robustness, svd  # noqa: F401
+    from . import analysis, compose, evaluate, export, robustness, svd  # noqa: F401
 
     os.chdir("/")  # pins no mount between jobs; each child moves to its job's folder
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -149,6 +149,20 @@ def mutated(change):
          "selected.tiny-gptj.counterfact.0: rho 0.12345678 has no exact file-name label (it would be 'rho0.123457'); "
          "use a plain decimal of at most 6 significant digits"),
         (lambda c: c["evaluation"].update(device="gpu"), "evaluation.device: 'gpu' is not one of auto, cpu, cuda, cuda:N"),
+        # An export edit list naming a τ or a layer the model lacks.
+        (lambda c: c.update(export={"edits": {"tiny-llama": {"counterfact": [{"tau": "fc_gate", "layer": 1, "rate": 9}]}}}),
+         "export.edits.tiny-llama.counterfact.0: 'fc_gate' is not a matrix type of model 'tiny-llama' (llama); "
+         "valid: k_proj, q_proj, v_proj, out_proj, fc_in, fc_up, fc_out, attn, mlp, all"),
+        (lambda c: c.update(export={"edits": {"tiny-gptj": {"counterfact": [{"tau": "fc_in", "layer": 1, "rate": 9},
+                                                                            {"tau": "fc_out", "layer": 3, "rho": 0.5}]}}}),
+         "export.edits.tiny-gptj.counterfact.1: layer 3 is beyond model 'tiny-gptj' (layers 0..2)"),
+        (lambda c: c.update(export={"edits": {"tiny-gptj": {"fever": [{"tau": "fc_in", "layer": 1, "rate": 9}]}}}),
+         "export.edits.tiny-gptj.fever: 'fever' is not a configured dataset"),
+        (lambda c: c.update(export={"formats": ["dense", "gguf"]}),
+         "key 'export.formats.1': 'gguf' is not one of ['dense', 'factorized']"),
+        (lambda c: c["models"]["tiny-gptj"]["tiny"].update(family="gemma3"),
+         "key 'models.tiny-gptj.tiny.family': 'gemma3' is not one of ['gptj', 'llama', 'roberta', 'phi', 'gpt2', "
+         "'gpt_neox', 'phi3', 'qwen2', 'gemma', 'gemma2']"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(change, message):
@@ -378,6 +392,8 @@ def test_config_check_lists_the_levels_that_keep_rank_0_where_shapes_are_known(t
         "laserflow: note: later: matrix shapes unknown before its jobs run: someone/model is not a known checkpoint "
         "and resources/models/later has no snapshot yet; a level that keeps rank 0 shows in its job's log",
     ]
+
+
 def test_composition_and_analysis_request_the_model_plus_what_they_hold(tmp_path):
     from laserflow import resources
 
@@ -396,6 +412,8 @@ def test_composition_and_analysis_request_the_model_plus_what_they_hold(tmp_path
     assert resources.analysis_mem_mb(config, "gptj", tmp_path, tmp_path / "items.jsonl", factors) == 17000
     (tmp_path / "items.jsonl").write_text("{}\n" * 65757)
     assert resources.analysis_mem_mb(config, "gptj", tmp_path, tmp_path / "items.jsonl", factors) == 18000
+
+
 @pytest.mark.parametrize(
     "argument, message",
     [
@@ -418,3 +436,36 @@ def test_config_check_without_a_file_prints_its_usage(capsys):
     assert lf_config.main([]) == 2
     captured = capsys.readouterr()
     assert (captured.err, captured.out) == ("usage: python -m laserflow.config CONFIG [CONFIG ...]\n", "")
+
+
+def test_tiny_architectures_check_against_their_family():
+    """A tiny Gemma-2 is a model of the llama family (its τ names); Phi-3 has the fused parts."""
+    config = mutated(lambda c: c["models"].update(
+        gemma2={"tiny": {"family": "gemma2", "layers": 2}}, phi3={"tiny": {"family": "phi3", "layers": 2}}))
+    config["cells"] = {"gemma2": ["counterfact"], "phi3": ["counterfact"]}
+    config["sweep"]["taus"] = ["fc_in", "fc_up"]
+    lf_config.validate(config)
+    assert (sweep.model_info(config, "gemma2").family, sweep.model_info(config, "phi3").family) == ("llama", "phi3")
+    config["export"] = {"edits": {"phi3": {"counterfact": [{"tau": "fc_gate", "layer": 1, "rate": 9},
+                                                           {"tau": "k_proj", "layer": 0, "rho": 0.5}]}}}
+    lf_config.validate(config)
+    assert [run_key(edit) for edit in sweep.export_edits(config, "phi3", "counterfact")] == [
+        {"intervention": "laser", "tau": "fc_gate", "layer": 1, "level": "rate9"},
+        {"intervention": "laser", "tau": "k_proj", "layer": 0, "level": "rho0.5"}]
+    assert config["export"]["formats"] == ["dense", "factorized"] and sweep.export_edits(config, "gemma2", "counterfact") is None
+    config["sweep"]["taus"] = ["fc_gate"]
+    with pytest.raises(LaserflowError, match="sweep.taus: 'fc_gate' is not a matrix type of model 'gemma2' "):
+        lf_config.validate(config)
+
+
+def test_the_modern_config_runs_todays_models_at_pinned_commits_on_the_papers_grid():
+    import re
+
+    config = lf_config.load_config(REPO / "configs" / "paper.yaml", REPO / "configs" / "modern.yaml")
+    modern = {"gpt2": ("gpt2", 12), "pythia": ("gpt_neox", 24), "llama3": ("llama", 32), "qwen25": ("llama", 28),
+              "gemma": ("llama", 18), "gemma2": ("llama", 42), "phi3": ("phi3", 32)}
+    assert {name: (config["models"][name]["family"], config["models"][name]["layers"]) for name in modern} == modern
+    assert all(re.fullmatch(r"[0-9a-f]{40}", config["models"][name]["revision"]) for name in modern)
+    assert sweep.cells(config) == [(model, dataset) for model in modern for dataset in config["datasets"]]
+    # τ ∈ {fc_in, fc_out} × every layer × 9 rates on 8 datasets: Phi-3's fc_in is its fused gate_up_proj.
+    assert sum(len(sweep.edits(config, model, dataset)) for model, dataset in sweep.cells(config)) == 8 * 188 * 2 * 9

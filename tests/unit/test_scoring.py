@@ -20,7 +20,8 @@ from laserflow.settings import ScoringOptions
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("family", ["gptj", "llama", "roberta", "phi"])
+@pytest.mark.parametrize("family", ["gptj", "llama", "roberta", "phi", "gpt2", "gpt_neox", "phi3", "qwen2", "gemma",
+                                    "gemma2"])
 def test_batched_scoring_equals_one_item_at_a_time(tiny_models, demo_items, family):
     model, tokenizer, detected = load_model(tiny_models[family])
     items = demo_items[:24]
