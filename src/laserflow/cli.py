@@ -67,6 +67,8 @@ def run_script(snakemake, main: Callable[[], None]) -> None:
 
 
 def job_files(snakemake) -> dict:
-    """A job's named input and output files as plain values (a list where a name holds several)."""
+    """A job's named input and output files as plain values (a list where a name holds several);
+    the SVD records are inputs only for their hashes, each is read beside its factors file."""
     return {name: value if isinstance(value, str) else list(value)
-            for files in (snakemake.input, snakemake.output) for name, value in files.items()}
+            for files in (snakemake.input, snakemake.output) for name, value in files.items()
+            if name != "svd_records"}

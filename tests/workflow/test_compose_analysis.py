@@ -54,7 +54,7 @@ def test_the_analysis_base_and_laser_predictions_are_the_sweeps(workdir):
     assert analysis["configuration"] == selection["chosen"] and analysis["configuration_source"] == "selected"
     predictions = read_jsonl(workdir / CELL / "analysis/analysis.items.jsonl.gz")
     base = read_jsonl(workdir / CELL / "base.items.jsonl.gz")
-    laser = read_jsonl(workdir / selection["files"]["chosen"].replace(".json", ".items.jsonl.gz"))
+    laser = read_jsonl(workdir / CELL / "chosen.items.jsonl.gz")  # the chosen configuration on every item
     assert [item["predictions"][0] for item in predictions] == [record["prediction"] for record in base]
     assert [item["predictions"][1] for item in predictions] == [record["prediction"] for record in laser]
     assert [item["predictions"][-1] for item in predictions] == [record["prediction"] for record in base]  # 100%

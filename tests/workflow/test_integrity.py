@@ -1,6 +1,6 @@
 """Content, not time, decides what reruns: changed weights rerun their SVDs and evaluations with the
 new hashes in provenance, touched files rerun nothing, a new hub revision re-snapshots, and a
-corrupt SVD cache is one line that keeps every finished result.
+corrupt SVD cache is one line that keeps every result its failed job did not make.
 
 Two models: ``local`` (a ``path:`` directory) and ``hub`` (snapshotted from a stand-in for the hub:
 ``sitecustomize`` replaces ``huggingface_hub.snapshot_download`` by a copy of ``hub/<revision>``).
@@ -105,7 +105,7 @@ def test_a_changed_weight_byte_reruns_the_models_svds_and_evaluations_with_the_n
     output, jobs = planned(run, planned_jobs)
     assert ("laserflow: local-model: model.safetensors changed since resources/manifests/local.json was written; "
             "rehashed, so every SVD and evaluation of this model reruns") in output
-    assert jobs == {"svd": 1, "evaluate_base": 1, "evaluate_configuration": 1, "select": 1}
+    assert jobs == {"svd": 1, "evaluate_base": 1, "evaluate_layer": 1, "select": 1}
     run()
     assert weights_in(workdir, "local") == {sha256_file(weights)} != {before}
     assert read_json(workdir / "resources/manifests/local.json")["files"]["model.safetensors"] == sha256_file(weights)
@@ -117,30 +117,37 @@ def test_a_new_hub_revision_resnapshots_and_reruns_everything_of_that_model(work
     assert weights_in(workdir, "hub") == {sha256_file(workdir / "hub" / "a" / "model.safetensors")}
     write_config(workdir, revision="b")
     _, jobs = planned(run, planned_jobs)
-    assert jobs == {"snapshot_model": 1, "svd": 1, "evaluate_base": 1, "evaluate_configuration": 1, "select": 1}
+    assert jobs == {"snapshot_model": 1, "svd": 1, "evaluate_base": 1, "evaluate_layer": 1, "select": 1}
     run()
     assert weights_in(workdir, "hub") == {sha256_file(workdir / "hub" / "b" / "model.safetensors")}
 
 
-def test_a_corrupt_svd_cache_is_one_line_and_keeps_every_result(workdir):
+def test_a_corrupt_svd_cache_is_one_line_and_keeps_every_result_it_did_not_make(workdir):
+    """The layer job reading the cache fails with one line; Snakemake removes that job's outputs (the
+    layer's configurations, rerun together), and every other finished result is kept as it was."""
     workdir, run = workdir
     cache = workdir / "resources/svd/local/fc_in/1.pt"
     result = workdir / "results/local/counterfact/runs/laser/fc_in/1/rate9.json"
-    good, finished = cache.read_bytes(), (result.read_bytes(), result.stat().st_mtime_ns)
+    kept = [workdir / f"results/{model}/counterfact/base.json" for model in ("local", "hub")]
+    good = cache.read_bytes()
+    finished = [(path.read_bytes(), path.stat().st_mtime_ns) for path in kept]
     data = bytearray(good)
     middle = len(data) // 2
     data[middle:middle + 400] = bytes(byte ^ 0xFF for byte in data[middle:middle + 400])
-    for damaged in (bytes(data), good[: len(good) // 2]):  # 400 flipped bytes of the same size, then truncated
+    damages = (bytes(data), good[: len(good) // 2])  # 400 flipped bytes of the same size, then truncated
+    write_config(workdir, revision="b")
+    for damaged in damages:
         cache.write_bytes(damaged)
-        write_config(workdir, revision="b")
         assert "Nothing to be done" in run("-n").output  # a touched cache reruns nothing
-        write_config(workdir, revision="b", rates=(9, 2))  # a new configuration reads the cache
+    write_config(workdir, revision="b", rates=(9, 2))  # a new configuration reads the cache
+    for damaged in damages:
+        cache.write_bytes(damaged)
         failed = run(check=False)
         assert failed.returncode != 0
         assert "laserflow: error: resources/svd/local/fc_in/1.pt: corrupt SVD cache (sha256 " in failed.output
         assert "delete it and rerun snakemake, which rebuilds it" in failed.output
-        assert not result.with_name("rate2.json").exists()
-        assert (result.read_bytes(), result.stat().st_mtime_ns) == finished
+        assert not result.exists() and not result.with_name("rate2.json").exists()
+        assert [(path.read_bytes(), path.stat().st_mtime_ns) for path in kept] == finished
     cache.unlink()  # as the message says
     run()
     assert cache.read_bytes() == good
