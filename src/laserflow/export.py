@@ -32,7 +32,7 @@ from .prompts import build_request
 from .records import read_selections
 from .settings import EvaluationSettings, SvdSettings
 from .svd import load_svd_cache
-from .sweep import entry_configuration
+from .sweep import entry_edit
 from .versions import software_versions
 
 log = logging.getLogger(__name__)
@@ -95,15 +95,10 @@ def run_job(job: dict) -> None:
 
 
 def chosen_edits(options: ExportOptions, choice: str | None) -> list[Edit]:
-    """The configured edit list, or the selection's chosen configuration (a composite's edits);
-    only LASER edits export (the factorized form stores each as two rank-r factors)."""
+    """The configured edit list, or the selection's chosen configuration (always one LASER edit:
+    only those compete in selection)."""
     entries = options.edits if options.edits is not None else [read_json(choice)["chosen"]]
-    edits = [edit for entry in entries for edit in entry_configuration(entry).edits]
-    other = next((edit for edit in edits if edit.intervention != "laser"), None)
-    if other is not None:
-        raise LaserflowError(f"{choice if options.edits is None else 'export.edits'}: the configuration has a "
-                             f"'{other.intervention}' edit ({other.label}); only LASER edits export")
-    return edits
+    return [entry_edit(entry) for entry in entries]
 
 
 def card_numbers(options: ExportOptions, paths: ExportPaths) -> dict:
@@ -119,7 +114,7 @@ def card_numbers(options: ExportOptions, paths: ExportPaths) -> dict:
     numbers["chosen_by"] = "config"
     if paths.choice:
         run = read_json(paths.choice)
-        numbers |= {"edited": {part: run["metrics"][part] for part in ("val", "test")}, "files": {"run": paths.choice}}
+        numbers |= {"edited": {part: run["metrics"].get(part) for part in ("val", "test")}, "files": {"run": paths.choice}}
     return numbers
 
 

@@ -96,15 +96,18 @@ def test_each_export_equals_the_edited_model(workdir, model):
 
 
 def test_the_cards_give_the_numbers_that_chose_each_export(workdir):
+    # The search scored the validation part; the chosen configuration's own job, every item.
     selected = read_json(workdir / "results/gpt2/counterfact/selection.json")
+    chosen = read_json(workdir / "results/gpt2/counterfact/chosen.json")
+    assert "test" not in selected["laser"] and chosen["metrics"]["val"] == selected["laser"]["val"]
     card = (workdir / "export/gpt2/counterfact/README.md").read_text()
-    test = selected["laser"]["test"]
-    assert f"| LASER | {selected['laser']['val']['acc']:.2f} |" in card and f"| {test['logloss']:.4f} |" in card
-    # One configured edit: laserflow evaluated it, so its numbers are on the card.
+    val, test = chosen["metrics"]["val"], chosen["metrics"]["test"]
+    assert f"| LASER | {val['acc']:.2f} | {val['logloss']:.4f} | {test['acc']:.2f} | {test['logloss']:.4f} |" in card
+    # One configured edit: laserflow evaluated it on the validation part, so those numbers are on the card.
     run = read_json(workdir / "results/gemma2/counterfact/runs/laser/fc_up/0/rate8.json")
     card = (workdir / "export/gemma2/counterfact/README.md").read_text()
     assert "The edit list was given in the config (`export.edits`), not selected by laserflow." in card
-    assert f"| LASER | {run['metrics']['val']['acc']:.2f} | {run['metrics']['val']['logloss']:.4f} |" in card
+    assert f"| LASER | {run['metrics']['val']['acc']:.2f} | {run['metrics']['val']['logloss']:.4f} | — | — |" in card
     card = (workdir / "export/phi3/counterfact/README.md").read_text()
     assert "`model.layers.1.mlp.gate_up_proj.weight[gate]` (128 × 64): 6 of 64" in card
 
