@@ -1,4 +1,5 @@
 # Config validation and the glue from the sweep grid (laserflow.sweep) to file names (laserflow.paths).
+import glob
 import re
 import sys
 from pathlib import Path

@@ -3,6 +3,20 @@
 # dataset, layer).
 
 
+# A corrupt SVD cache stops the run here, in one line, before any job (and its outputs) is touched.
+if workflow.is_main_process:
+    try:
+        lf_manifest.check_svd_caches(
+            sorted(
+                Path(path)
+                for name in config["models"]
+                for path in glob.glob(paths.SVD.format(model=name, tau="*", layer="*"))
+            )
+        )
+    except LaserflowError as err:
+        sys.exit(f"laserflow: error: {err}")
+
+
 rule svd:
     input:
         model=model_input,

@@ -1,5 +1,5 @@
 """Model manifests: the sha256 of a model's weight, config and tokenizer files, and the checks that
-let content, not timestamps, decide when a model's results are stale.
+let content, not timestamps, decide when a model's results (or an SVD cache) are stale.
 
 The manifest (``paths.MANIFEST``) is what the SVD and evaluation jobs depend on and what their
 provenance copies. The model rule writes it; whenever the workflow is read, ``refresh`` rewrites
@@ -7,6 +7,11 @@ it if the model's files changed, so that (its content newer and different) Snake
 job that lists it. Beside it, a stat record (``.{model}.stat.json``: each file's size, mtime,
 ctime, inode and device when it was hashed, and its sha256) lets the check skip files nobody has
 touched; a touched file is hashed again and, its content unchanged, reruns nothing.
+
+SVD factors files are checked the same way when the workflow is read (``check_svd_caches``): a
+file touched since it was last verified is hashed against its record (``paths.svd_record``), so a
+corrupt cache stops the run in one line before any job starts, and no job's outputs are removed
+for it (the jobs reading a cache verify it again when they load it).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 from pathlib import Path
 
 from .io import LaserflowError, read_json, sha256_file, write_json
+from .paths import svd_record
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.json", "*.model", "*.txt")
 
@@ -123,3 +129,39 @@ def verified_files(model_dir: str | os.PathLike, manifest_path: str | os.PathLik
         raise LaserflowError(f"{model_dir}: {_first_difference(found, recorded)} changed since {manifest_path} "
                              f"was written; rerun snakemake, which rehashes it and reruns what it affects")
     return recorded
+
+
+def svd_stat_path(factors: str | os.PathLike) -> Path:
+    """The stat record beside an SVD factors file (hidden): its stat when last verified."""
+    factors = Path(factors)
+    return factors.with_name(f".{factors.stem}.stat.json")
+
+
+def check_svd_digest(factors: str | os.PathLike, found: str) -> None:
+    """A factors file's sha256 is the one its record holds."""
+    recorded = read_json(svd_record(str(factors))).get("sha256")
+    if found != recorded:
+        raise LaserflowError(f"{factors}: corrupt SVD cache (sha256 {found[:12]}…, recorded {str(recorded)[:12]}…); "
+                             f"delete it and rerun snakemake, which rebuilds it")
+
+
+def remember_svd(factors: str | os.PathLike) -> None:
+    """Record a verified (or just written) factors file's stat."""
+    write_json(svd_stat_path(factors), _stat(Path(factors)))
+
+
+def check_svd_caches(files: list[Path]) -> None:
+    """Verify each factors file touched since it was last verified (an untouched one costs one
+    stat); a file without its record is unfinished, and its rule reruns."""
+    for factors in files:
+        if not Path(svd_record(str(factors))).is_file():
+            continue
+        stats = svd_stat_path(factors)
+        try:
+            known = read_json(stats) if stats.is_file() else None
+        except LaserflowError:
+            known = None
+        stat = _stat(factors)  # taken before hashing: a file written meanwhile is checked next time
+        if known != stat:
+            check_svd_digest(factors, sha256_file(factors))
+            write_json(stats, stat)

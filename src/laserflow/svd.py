@@ -20,7 +20,7 @@ import torch
 from .families import num_layers
 from .io import LaserflowError, read_json, write_bytes, write_json
 from .laser import matrix_of, svd_factors
-from .manifest import verified_files
+from .manifest import check_svd_digest, remember_svd, verified_files
 from .models import model_family, read_model_config, read_parameters
 from .paths import svd_record
 
@@ -64,16 +64,13 @@ def compute_svd(model_dir: str | os.PathLike, tau: str, layer: int, out_path: st
         "sha256": hashlib.sha256(data).hexdigest(),
         "source_sha256": {name: tensor_sha256(weight) for name, weight in weights.items()},
     })
+    remember_svd(out_path)
 
 
 def verified_bytes(path: str | os.PathLike) -> bytes:
     """A factors file's bytes, checked against the sha256 its record holds."""
     data = Path(path).read_bytes()
-    found = hashlib.sha256(data).hexdigest()
-    recorded = read_json(svd_record(str(path))).get("sha256")
-    if found != recorded:
-        raise LaserflowError(f"{path}: corrupt SVD cache (sha256 {found[:12]}…, recorded {str(recorded)[:12]}…); "
-                             f"delete it and rerun snakemake, which rebuilds it")
+    check_svd_digest(path, hashlib.sha256(data).hexdigest())
     return data
 
 

@@ -13,6 +13,7 @@ import torch
 from laserflow.data.fetch import download
 from laserflow.edits import Level
 from laserflow.io import LaserflowError, read_json
+from laserflow.manifest import check_svd_caches
 from laserflow.svd import compute_svd, load_svd_cache
 from laserflow.laser import truncate
 
@@ -134,7 +135,27 @@ def test_a_corrupt_svd_cache_is_one_line_never_a_number(tiny_models, tmp_path, d
         data[middle:middle + 400] = bytes(byte ^ 0xFF for byte in data[middle:middle + 400])
     cache.write_bytes(bytes(data))
     found = hashlib.sha256(bytes(data)).hexdigest()
+    message = (f"{cache}: corrupt SVD cache (sha256 {found[:12]}…, recorded {recorded[:12]}…); "
+               f"delete it and rerun snakemake, which rebuilds it")
     with pytest.raises(LaserflowError) as err:
         load_svd_cache([cache])
-    assert str(err.value) == (f"{cache}: corrupt SVD cache (sha256 {found[:12]}…, recorded {recorded[:12]}…); "
-                              f"delete it and rerun snakemake, which rebuilds it")
+    assert str(err.value) == message
+    with pytest.raises(LaserflowError) as err:  # the check when the workflow is read
+        check_svd_caches([cache])
+    assert str(err.value) == message
+
+
+def test_the_workflows_cache_check_hashes_only_touched_files(tiny_models, tmp_path, monkeypatch):
+    from laserflow import manifest
+
+    cache = tmp_path / "1.pt"
+    compute_svd(tiny_models["gptj"], "fc_in", 1, cache)
+    hashed = []
+    monkeypatch.setattr(manifest, "sha256_file", lambda path: hashed.append(path) or hashlib.sha256(
+        path.read_bytes()).hexdigest())
+    check_svd_caches([cache, tmp_path / "unfinished.pt"])  # written by its job: its stat is recorded
+    assert hashed == []
+    os.utime(cache, (1, 1))
+    check_svd_caches([cache])
+    check_svd_caches([cache])  # verified once, then known again
+    assert hashed == [cache]

@@ -1,6 +1,6 @@
 """Content, not time, decides what reruns: changed weights rerun their SVDs and evaluations with the
 new hashes in provenance, touched files rerun nothing, a new hub revision re-snapshots, and a
-corrupt SVD cache is one line that keeps every result its failed job did not make.
+corrupt SVD cache is one line that keeps every finished result.
 
 Two models: ``local`` (a ``path:`` directory) and ``hub`` (snapshotted from a stand-in for the hub:
 ``sitecustomize`` replaces ``huggingface_hub.snapshot_download`` by a copy of ``hub/<revision>``).
@@ -122,32 +122,33 @@ def test_a_new_hub_revision_resnapshots_and_reruns_everything_of_that_model(work
     assert weights_in(workdir, "hub") == {sha256_file(workdir / "hub" / "b" / "model.safetensors")}
 
 
-def test_a_corrupt_svd_cache_is_one_line_and_keeps_every_result_it_did_not_make(workdir):
-    """The layer job reading the cache fails with one line; Snakemake removes that job's outputs (the
-    layer's configurations, rerun together), and every other finished result is kept as it was."""
+def test_a_corrupt_svd_cache_is_one_line_and_keeps_every_result(workdir):
+    """A touched cache is verified and reruns nothing; a damaged one stops the run when the workflow
+    is read, before any job (and so before Snakemake removes the outputs of the layer job that
+    would read it)."""
     workdir, run = workdir
     cache = workdir / "resources/svd/local/fc_in/1.pt"
     result = workdir / "results/local/counterfact/runs/laser/fc_in/1/rate9.json"
-    kept = [workdir / f"results/{model}/counterfact/base.json" for model in ("local", "hub")]
+    results = sorted((workdir / "results").rglob("*.json"))
     good = cache.read_bytes()
-    finished = [(path.read_bytes(), path.stat().st_mtime_ns) for path in kept]
+    finished = [(path.read_bytes(), path.stat().st_mtime_ns) for path in results]
+    later = time.time() + 60
+    os.utime(cache, (later, later))
+    assert "Nothing to be done" in run("-n").output
     data = bytearray(good)
     middle = len(data) // 2
     data[middle:middle + 400] = bytes(byte ^ 0xFF for byte in data[middle:middle + 400])
-    damages = (bytes(data), good[: len(good) // 2])  # 400 flipped bytes of the same size, then truncated
-    write_config(workdir, revision="b")
-    for damaged in damages:
+    write_config(workdir, revision="b", rates=(9, 2))  # a new configuration would read the cache
+    for damaged in (bytes(data), good[: len(good) // 2]):  # 400 flipped bytes of the same size, then truncated
         cache.write_bytes(damaged)
-        assert "Nothing to be done" in run("-n").output  # a touched cache reruns nothing
-    write_config(workdir, revision="b", rates=(9, 2))  # a new configuration reads the cache
-    for damaged in damages:
-        cache.write_bytes(damaged)
-        failed = run(check=False)
-        assert failed.returncode != 0
-        assert "laserflow: error: resources/svd/local/fc_in/1.pt: corrupt SVD cache (sha256 " in failed.output
-        assert "delete it and rerun snakemake, which rebuilds it" in failed.output
-        assert not result.exists() and not result.with_name("rate2.json").exists()
-        assert [(path.read_bytes(), path.stat().st_mtime_ns) for path in kept] == finished
+        for args in (("-n",), ()):
+            failed = run(*args, check=False)
+            assert failed.returncode != 0
+            assert ("laserflow: error: resources/svd/local/fc_in/1.pt: corrupt SVD cache (sha256 "
+                    in failed.output.splitlines()[-1])
+            assert failed.output.rstrip().endswith("delete it and rerun snakemake, which rebuilds it")
+            assert not result.with_name("rate2.json").exists()
+            assert [(path.read_bytes(), path.stat().st_mtime_ns) for path in results] == finished
     cache.unlink()  # as the message says
     run()
     assert cache.read_bytes() == good
