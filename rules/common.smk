@@ -12,6 +12,7 @@ from laserflow import sweep
 from laserflow.fingerprint import code_fingerprint
 from laserflow.edits import level_label
 from laserflow.io import LaserflowError, check_replaceable
+from laserflow.svd_cache import check_svd_caches
 from laserflow.settings import EvaluationSettings
 
 try:

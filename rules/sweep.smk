@@ -6,7 +6,7 @@
 # A corrupt SVD cache stops the run here, in one line, before any job (and its outputs) is touched.
 if workflow.is_main_process:
     try:
-        lf_manifest.check_svd_caches(
+        check_svd_caches(
             sorted(
                 Path(path)
                 for name in config["models"]

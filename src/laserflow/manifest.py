@@ -8,10 +8,7 @@ job that lists it. Beside it, a stat record (``.{model}.stat.json``: each file's
 ctime, inode and device when it was hashed, and its sha256) lets the check skip files nobody has
 touched; a touched file is hashed again and, its content unchanged, reruns nothing.
 
-SVD factors files are checked the same way when the workflow is read (``check_svd_caches``): a
-file touched since it was last verified is hashed against its record (``paths.svd_record``), so a
-corrupt cache stops the run in one line before any job starts, and no job's outputs are removed
-for it (the jobs reading a cache verify it again when they load it).
+SVD factors files are checked the same way (``svd_cache``).
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import os
 from pathlib import Path
 
 from .io import LaserflowError, read_json, sha256_file, write_json
-from .paths import svd_record
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.json", "*.model", "*.txt")
 
@@ -37,7 +33,7 @@ def model_files(model_dir: str | os.PathLike) -> list[Path]:
     return sorted({path for pattern in WEIGHT_PATTERNS for path in model_dir.glob(pattern) if path.is_file()})
 
 
-def _stat(path: Path) -> list[int]:
+def file_stat(path: Path) -> list[int]:
     info = path.stat()
     return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
 
@@ -51,7 +47,7 @@ def file_hashes(model_dir: str | os.PathLike, record_path: Path, update: bool = 
         record = {}
     hashes, rehashed = {}, False
     for path in model_files(model_dir):
-        stat = _stat(path)  # taken before hashing: a file written meanwhile is rehashed next time
+        stat = file_stat(path)  # taken before hashing: a file written meanwhile is rehashed next time
         entry = record.get(path.name)
         if not isinstance(entry, dict) or entry.get("stat") != stat:
             entry, rehashed = {"stat": stat, "sha256": sha256_file(path)}, True
@@ -129,39 +125,3 @@ def verified_files(model_dir: str | os.PathLike, manifest_path: str | os.PathLik
         raise LaserflowError(f"{model_dir}: {_first_difference(found, recorded)} changed since {manifest_path} "
                              f"was written; rerun snakemake, which rehashes it and reruns what it affects")
     return recorded
-
-
-def svd_stat_path(factors: str | os.PathLike) -> Path:
-    """The stat record beside an SVD factors file (hidden): its stat when last verified."""
-    factors = Path(factors)
-    return factors.with_name(f".{factors.stem}.stat.json")
-
-
-def check_svd_digest(factors: str | os.PathLike, found: str) -> None:
-    """A factors file's sha256 is the one its record holds."""
-    recorded = read_json(svd_record(str(factors))).get("sha256")
-    if found != recorded:
-        raise LaserflowError(f"{factors}: corrupt SVD cache (sha256 {found[:12]}…, recorded {str(recorded)[:12]}…); "
-                             f"delete it and rerun snakemake, which rebuilds it")
-
-
-def remember_svd(factors: str | os.PathLike) -> None:
-    """Record a verified (or just written) factors file's stat."""
-    write_json(svd_stat_path(factors), _stat(Path(factors)))
-
-
-def check_svd_caches(files: list[Path]) -> None:
-    """Verify each factors file touched since it was last verified (an untouched one costs one
-    stat); a file without its record is unfinished, and its rule reruns."""
-    for factors in files:
-        if not Path(svd_record(str(factors))).is_file():
-            continue
-        stats = svd_stat_path(factors)
-        try:
-            known = read_json(stats) if stats.is_file() else None
-        except LaserflowError:
-            known = None
-        stat = _stat(factors)  # taken before hashing: a file written meanwhile is checked next time
-        if known != stat:
-            check_svd_digest(factors, sha256_file(factors))
-            write_json(stats, stat)

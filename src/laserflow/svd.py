@@ -20,9 +20,10 @@ import torch
 from .families import num_layers
 from .io import LaserflowError, read_json, write_bytes, write_json
 from .laser import matrix_of, svd_factors
-from .manifest import check_svd_digest, remember_svd, verified_files
+from .manifest import verified_files
 from .models import model_family, read_model_config, read_parameters
 from .paths import svd_record
+from .svd_cache import check_svd_digest, remember_svd
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ import sys
 import pytest
 import torch
 
+from laserflow import svd_cache
 from laserflow.data.fetch import download
 from laserflow.edits import Level
 from laserflow.io import LaserflowError, read_json
-from laserflow.manifest import check_svd_caches
+from laserflow.svd_cache import check_svd_caches
 from laserflow.svd import compute_svd, load_svd_cache
 from laserflow.laser import truncate
 
@@ -146,12 +147,10 @@ def test_a_corrupt_svd_cache_is_one_line_never_a_number(tiny_models, tmp_path, d
 
 
 def test_the_workflows_cache_check_hashes_only_touched_files(tiny_models, tmp_path, monkeypatch):
-    from laserflow import manifest
-
     cache = tmp_path / "1.pt"
     compute_svd(tiny_models["gptj"], "fc_in", 1, cache)
     hashed = []
-    monkeypatch.setattr(manifest, "sha256_file", lambda path: hashed.append(path) or hashlib.sha256(
+    monkeypatch.setattr(svd_cache, "sha256_file", lambda path: hashed.append(path) or hashlib.sha256(
         path.read_bytes()).hexdigest())
     check_svd_caches([cache, tmp_path / "unfinished.pt"])  # written by its job: its stat is recorded
     assert hashed == []

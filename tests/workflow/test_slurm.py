@@ -31,7 +31,8 @@ MODELS = {
     name: {"tiny": {"family": family, "layers": 2, "hidden": 64, "heads": 4, "intermediate": 128, "seed": 1}}
     for name, family in (("gptj", "gptj"), ("llama", "llama"), ("roberta", "roberta"))
 }
-COMPUTE_RULES = ["build_tiny_model", "svd", "evaluate_base", "evaluate_configuration"]  # SLURM jobs
+# SLURM jobs: one layer group per model (sweep.group: layer) and its chosen configuration on every item.
+COMPUTE_RULES = ["build_tiny_model", "svd", "evaluate_base", "evaluate_layer", "evaluate_chosen"]
 LOCAL_RULES = ["prepare_dataset", "select", "table1"]  # localrules: run on the head node
 
 
@@ -155,11 +156,13 @@ def test_every_compute_job_ran_as_a_slurm_job_and_the_light_rules_on_the_head_no
     assert sorted(logged.values()) == sorted(jobs)
     for model in MODELS:
         assert f"logs/{model}/counterfact/select.log" not in logged
-        run_log = f"logs/{model}/counterfact/runs/laser/fc_in/1/rate9.log"
-        job = jobs[logged[run_log]]
-        assert job["comment"] == f"rule_evaluate_configuration_wildcards_{model}_counterfact_laser_fc_in_1_rate9"
-        # SLURM got the memory the workflow computes for the job (laserflow.resources).
-        assert job["memory"] == f"{resources.evaluation_mem_mb(config, model)}M"
+        for run_log, rule in ((f"logs/{model}/counterfact/runs/layer1.log", "evaluate_layer"),
+                              (f"logs/{model}/counterfact/chosen.log", "evaluate_chosen")):
+            job = jobs[logged[run_log]]
+            assert job["comment"].startswith(f"rule_{rule}_wildcards_"), job["comment"]
+            assert model in job["comment"], job["comment"]
+            # SLURM got the memory the workflow computes for the job (laserflow.resources).
+            assert job["memory"] == f"{resources.evaluation_mem_mb(config, model)}M"
 
 
 def test_the_results_equal_a_local_run(runs):
@@ -172,7 +175,7 @@ def test_the_results_equal_a_local_run(runs):
         if "metrics" in mine:
             assert (mine["metrics"], mine["edits"]) == (theirs["metrics"], theirs["edits"]), path
             compared += 1
-    assert compared == 2 * len(MODELS)  # base and one configuration per model
+    assert compared == 3 * len(MODELS)  # per model: base, the configuration, and it chosen on every item
     with open(cluster / TARGET) as mine, open(local / TARGET) as theirs:
         rows = list(csv.DictReader(mine))
         assert rows == list(csv.DictReader(theirs))
