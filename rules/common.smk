@@ -205,6 +205,15 @@ def group_model(wildcards):
     return model_directory(cell_of(wildcards)[0])
 
 
+def svd_inputs(model, matrices):
+    """The cached exact SVD files of a model's (τ, ℓ) ``matrices`` as inputs: their timestamps
+    decide nothing, their records' content does (records_of)."""
+    return [
+        ancient(paths.SVD.format(model=model, tau=tau, layer=layer))
+        for tau, layer in matrices
+    ]
+
+
 def laser_svd_files(model, edits):
     """The cached exact SVDs that LASER ``edits`` truncate (none in randomized mode)."""
     if config["svd"]["mode"] != "exact":
@@ -394,10 +403,7 @@ ANALYSIS_CELLS = sweep.block_cells(config, "analysis")
 def compose_svd_files(wildcards):
     """The cached exact SVD of every matrix the composition may edit."""
     plan = sweep.ComposePlan.from_config(config, wildcards.model)
-    return [
-        ancient(paths.SVD.format(model=wildcards.model, tau=tau, layer=layer))
-        for tau, layer in plan.matrices
-    ]
+    return svd_inputs(wildcards.model, plan.matrices)
 
 
 def cell_chosen(wildcards):
@@ -449,10 +455,7 @@ def analysis_svd_files(wildcards):
         if edit
         else sweep.laser_matrices(config, wildcards.model, wildcards.dataset)
     )
-    return [
-        ancient(paths.SVD.format(model=wildcards.model, tau=tau, layer=layer))
-        for tau, layer in matrices
-    ]
+    return svd_inputs(wildcards.model, matrices)
 
 
 def analysis_selection(wildcards):
@@ -530,10 +533,7 @@ def export_svd_files(wildcards):
         if edits is None
         else dict.fromkeys((edit.tau, edit.layer) for edit in edits)
     )
-    return [
-        ancient(paths.SVD.format(model=wildcards.model, tau=tau, layer=layer))
-        for tau, layer in matrices
-    ]
+    return svd_inputs(wildcards.model, matrices)
 
 
 def export_options(wildcards):
