@@ -324,10 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         config = load_config(*paths)
+        warnings, notes = rank_zero_report(config)
     except LaserflowError as err:
         print(f"laserflow: error: {err}", file=sys.stderr)
         return 1
-    warnings, notes = rank_zero_report(config)
     for kind, lines in (("warning", warnings), ("note", notes)):
         for line in lines:
             print(f"laserflow: {kind}: {line}", file=sys.stderr)

@@ -24,7 +24,7 @@ from .edits import Edit
 from .families import Family, Spans, Target
 from .forward import resolve_batch_size
 from .io import LaserflowError, atomic_dir, check_replaceable, read_json, read_jsonl, write_json, write_text
-from .laser import apply_edits, matrix_of, matrix_shape, select_targets
+from .laser import apply_edits, matrix_of, matrix_shape, select_targets, svd_factors
 from .manifest import verified_files
 from .models import load_model, model_activation
 from .paths import EXPORT_RECORD
@@ -141,7 +141,8 @@ def edited_targets(model, family: Family, edits: list[Edit]) -> list[tuple[Edit,
 def low_rank_factors(matrix: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A (out × r) and B (r × in) with A·B the best rank-r approximation of ``matrix`` (float32),
     the singular values split evenly between them."""
-    U, S, Vh = torch.linalg.svd(matrix.to(torch.float32), full_matrices=False)
+    factors = svd_factors(matrix)
+    U, S, Vh = factors["U"], factors["S"], factors["Vh"]
     root = S[:rank].sqrt()
     return (U[:, :rank] * root).contiguous(), (root[:, None] * Vh[:rank]).contiguous()
 

@@ -71,12 +71,6 @@ def with_matrix(weight: torch.Tensor, target: Target, value: torch.Tensor) -> to
     return out
 
 
-def write_matrix(param: torch.nn.Parameter, target: Target, value: torch.Tensor) -> None:
-    """Store ``value`` (the target's W, out × in) into its parameter, in the parameter's dtype."""
-    with torch.no_grad():
-        param.data.copy_(with_matrix(param.data, target, value))
-
-
 def svd_factors(weight: torch.Tensor) -> dict[str, torch.Tensor]:
     """Exact thin SVD of a matrix in float32: W = U diag(S) Vh."""
     U, S, Vh = torch.linalg.svd(weight.detach().to(torch.float32), full_matrices=False)

@@ -10,11 +10,11 @@ rank-0 levels show only in the job logs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .families import Family
+from .io import LaserflowError, read_json
 from .paths import MODEL
 from .tiny import tiny_spec
 
@@ -68,8 +68,13 @@ def model_widths(config: dict, model: str, root: str | Path = ".") -> tuple[Widt
         tiny = tiny_spec(spec)
         return Widths(tiny.hidden, tiny.intermediate, tiny.hidden, tiny.hidden), "its tiny spec"
     directory = Path(root) / (spec["path"] if "path" in spec else MODEL.format(model=model))
-    if (directory / "config.json").is_file():
-        return widths_of_model_config(json.loads((directory / "config.json").read_text())), str(directory)
+    model_config = directory / "config.json"
+    if model_config.is_file():
+        try:
+            return widths_of_model_config(read_json(model_config)), str(directory)
+        except (KeyError, TypeError, AttributeError):
+            raise LaserflowError(f"{model_config}: no hidden size and head count "
+                                 f"(hidden_size or n_embd, num_attention_heads or n_head)") from None
     if spec.get("hub") in KNOWN_CHECKPOINTS:
         return KNOWN_CHECKPOINTS[spec["hub"]], f"the published sizes of {spec['hub']}"
     if "path" in spec:
