@@ -10,8 +10,9 @@ position, 2 × the layer's parameters in FLOPs) of the scoring and generation pa
 - tokens per row: measured on those items (1.3 tokens per word of prompt and answer) when they
   can be read, else a typical prompt length per dataset;
 - rows per item by how the dataset is scored: one (next token, labels, one mask), two (RoBERTa's
-  mask fill and loss rows; BIG-bench choices scored as sequences), plus the generated tokens for
-  generation;
+  mask fill and loss rows); BIG-bench choices scored as sequences: the prompt once and each
+  choice after it (``evaluation.shared_prompt``, causal models) or prompt + choice per choice;
+  plus the generated tokens for generation;
 - a layer group runs the layers below its layer once per batch and the rest once per
   configuration; generation is never shared.
 
@@ -22,6 +23,7 @@ comparison of the two modes more than a forecast of seconds.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,15 +67,24 @@ def dataset_items(config: dict, dataset: str) -> list[dict] | int:
     return spec.get("expected_items", dataset_info(dataset).expected_items or ESTIMATED_ITEMS[dataset])
 
 
-def rows_and_generated(config: dict, model: str, dataset: str) -> tuple[int, int]:
-    """Scoring rows per item, and generated tokens per item."""
+def choice_tokens(choices: tuple[str, ...]) -> float:
+    """Estimated tokens of the choices scored after a prompt (hyphenated parts counted as words)."""
+    return sum(TOKENS_PER_WORD * len(re.split(r"[\s-]+", choice)) for choice in choices)
+
+
+def scored_and_generated(config: dict, model: str, dataset: str, tokens: float) -> tuple[float, int]:
+    """Tokens of the scoring rows per item (``tokens`` per prompt and answer), and generated tokens
+    per item."""
     info, family = dataset_info(dataset), model_info(config, model).family
     new_tokens = config["evaluation"].get("max_new_tokens") or info.max_new_tokens
     if family == "roberta":
-        return (2 if info.task == "open" or info.name == "bigbench_epistemic" else 1), 0
+        return (2 if info.task == "open" or info.name == "bigbench_epistemic" else 1) * tokens, 0
     if info.task == "open" or (info.task == "fact" and family == "llama"):
-        return 1, new_tokens
-    return (2 if info.name == "bigbench_epistemic" else 1), 0
+        return tokens, new_tokens
+    if info.name == "bigbench_epistemic":  # prompt + " " + choice per choice, or the prompt once
+        prompts = 1 if config["evaluation"]["shared_prompt"] else len(info.choices)
+        return prompts * tokens + choice_tokens(info.choices), 0
+    return tokens, 0
 
 
 def cell_cost(config: dict, model: str, dataset: str) -> CellCost:
@@ -84,14 +95,14 @@ def cell_cost(config: dict, model: str, dataset: str) -> CellCost:
     else:
         words = sum(len((item.get("question", "") + " " + str(item.get("answer", ""))).split()) for item in items)
         tokens = TOKENS_PER_WORD * words / max(1, count)
-    rows, generated = rows_and_generated(config, model, dataset)
+    row_tokens, generated = scored_and_generated(config, model, dataset, tokens)
     layers = model_info(config, model).layers
     flops_per_layer_token = 2 * model_parameters(config, model) / layers
     n_val = validation_size(count, config["selection"]["val_fraction"])
 
     def passes(n_items: int, shared: int, states: int) -> float:
         """Layer-token passes of ``states`` weight states sharing the layers below ``shared``."""
-        scoring = n_items * rows * tokens * (shared + states * (layers - shared))
+        scoring = n_items * row_tokens * (shared + states * (layers - shared))
         return scoring + states * n_items * layers * (tokens + generated) * bool(generated)
 
     configurations = edits(config, model, dataset)

@@ -1,15 +1,16 @@
 """Batched forward passes: token rows, length-sorted batches (halved on out-of-memory), log-probs
 read at chosen positions only, and greedy generation.
 
-A row is one forward sequence and the positions read from it (``Row``); ``RowBuilder`` turns
-prompts into rows with one batched tokenizer call. ``laserflow.scoring`` decides which rows an
-item needs and turns what they read into the item's record.
+A row is one token sequence and the positions read from it (``Row``); ``RowBuilder`` turns
+prompts into rows with one batched tokenizer call. A forward pass runs ``Sequence``s: a row as it
+is, or several rows that begin with the same tokens packed into one (``pack``). ``laserflow.scoring``
+decides which rows an item needs and turns what they read into the item's record.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
@@ -98,14 +99,18 @@ def run_batched(items: list, lengths: list[int], parts: list[int], batch_size: i
                 desc: str) -> list:
     """Apply ``step(batch_items)`` over batches sorted by length within each part (validation,
     test), never mixing parts: an item is scored in the same batch whether or not the other part
-    is scored. The batch is halved on out-of-memory."""
+    is scored. A part's items are split into as few batches of at most ``batch_size`` as can hold
+    them, of equal sizes (66 items at 64: 33 + 33, not 64 + 2), so no short tail batch runs the
+    whole model for a few items. The batch is halved on out-of-memory."""
     order = sorted(range(len(items)), key=lambda i: (parts[i], -lengths[i]))
+    part_end = {parts[i]: position + 1 for position, i in enumerate(order)}
     results: list = [None] * len(items)
     position = 0
     bar = tqdm(total=len(items), desc=desc, disable=not show_progress, mininterval=2.0)
     while position < len(order):
-        part = parts[order[position]]
-        chunk = [i for i in order[position:position + batch_size] if parts[i] == part]
+        remaining = part_end[parts[order[position]]] - position
+        batches = -(-remaining // batch_size)
+        chunk = order[position:position + -(-remaining // batches)]
         try:
             outputs = step([items[i] for i in chunk])
         except torch.OutOfMemoryError:
@@ -182,17 +187,20 @@ class WeightStates:
         for name, param in self.params.items():
             param.data = state.get(name, self.originals[name])
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, layers: list) -> torch.Tensor:
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, layers: list,
+                 position_ids: torch.Tensor | None) -> torch.Tensor:
         parent, name = self.container
         original = getattr(parent, name)
         setattr(parent, name, torch.nn.ModuleList(layers))
+        extra = {} if position_ids is None else {"position_ids": position_ids}
         try:
-            return self.model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            return self.model.base_model(input_ids=ids, attention_mask=mask, use_cache=False, **extra).last_hidden_state
         finally:
             setattr(parent, name, original)
 
-    def run(self, ids: torch.Tensor, mask: torch.Tensor, readout) -> list:
-        """``readout(last hidden state)`` under each state, in order."""
+    def run(self, ids: torch.Tensor, mask: torch.Tensor, readout, position_ids: torch.Tensor | None = None) -> list:
+        """``readout(last hidden state)`` under each state, in order (``mask`` a 2-D padding mask,
+        or a 4-D additive one with its ``position_ids``)."""
         parent, name = self.container
         layers = list(getattr(parent, name))
         tokens = ids.numel()
@@ -204,14 +212,14 @@ class WeightStates:
                 recorded = []
                 hook = layers[self.shared - 1].register_forward_hook(lambda module, args, output: recorded.append(output))
                 try:
-                    self._forward(ids, mask, layers[:self.shared])
+                    self._forward(ids, mask, layers[:self.shared], position_ids)
                 finally:
                     hook.remove()
                 replay = _Replay(layers[self.shared - 1], recorded[0])
             for index, state in enumerate(self.states):
                 self._activate(state)
                 suffix = layers[self.shared:]
-                out.append(readout(self._forward(ids, mask, [replay, *suffix] if replay else suffix)))
+                out.append(readout(self._forward(ids, mask, [replay, *suffix] if replay else suffix, position_ids)))
                 self.work[index] += tokens * (len(suffix) + self.shared / len(self.states))
         finally:
             self._activate({})
@@ -257,37 +265,98 @@ class Row:
     candidates: list[int] = field(default_factory=list)
 
 
-def read_batch(states: WeightStates, pad_id: int, batch: list[Row], device) -> list[list[dict]]:
-    """Per row, per weight state: the target log-probs, argmax tokens, top-k at the first
-    position and candidate log-probs (log-softmax over the full vocabulary, with the
+@dataclass
+class Sequence:
+    """The tokens of one forward pass and the rows read from it (their positions in ``ids``).
+
+    A packed sequence holds the tokens its rows share at their start once (``branches`` 0), then
+    each row's remaining tokens (``branches`` i for the i-th row), each at the position it has in
+    its own row (``position_ids``): a token attends to the shared tokens and its own row's before
+    it, so each row reads what its own causal pass reads. ``branches`` None: one row as it is.
+    """
+
+    ids: list[int]
+    rows: list[Row]
+    numbers: list[int]  # the rows' indices in the scoring's row list
+    branches: list[int] | None = None
+    position_ids: list[int] | None = None
+
+
+def single(row: Row, number: int) -> Sequence:
+    return Sequence(row.ids, [row], [number])
+
+
+def pack(rows: list[Row], numbers: list[int]) -> Sequence:
+    """One sequence for causal rows that begin with the same tokens (a prompt and its choices)."""
+    shared, shortest = 0, min(len(row.ids) for row in rows)
+    while shared < shortest and len({row.ids[shared] for row in rows}) == 1:
+        shared += 1
+    ids, branches, position_ids, packed = rows[0].ids[:shared], [0] * shared, list(range(shared)), []
+    for branch, row in enumerate(rows, 1):
+        offset = len(ids) - shared
+        packed.append(replace(row, ids=[], positions=[p if p < shared else p + offset for p in row.positions]))
+        ids = ids + row.ids[shared:]
+        branches += [branch] * (len(row.ids) - shared)
+        position_ids += range(shared, len(row.ids))
+    return Sequence(ids, packed, numbers, branches, position_ids)
+
+
+def packed_attention(batch: list[Sequence], width: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 4-D additive attention mask (0 where a query may attend, the dtype's minimum elsewhere)
+    and the position ids of right-padded sequences, packed or not."""
+    branch = torch.full((len(batch), width), -1, dtype=torch.long)
+    positions = torch.zeros((len(batch), width), dtype=torch.long)
+    for number, sequence in enumerate(batch):
+        length = len(sequence.ids)
+        branch[number, :length] = torch.tensor(sequence.branches or [0] * length)
+        positions[number, :length] = torch.tensor(sequence.position_ids or range(length))
+    query, key = branch[:, :, None], branch[:, None, :]
+    causal = torch.ones(width, width, dtype=torch.bool).tril()
+    allowed = causal & (key >= 0) & ((key == 0) | (key == query))
+    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+    return mask[:, None].to(device), positions.to(device)
+
+
+def read_batch(states: WeightStates, pad_id: int, batch: list[Sequence], device) -> list[list[list[dict]]]:
+    """Per sequence, per row, per weight state: the target log-probs, argmax tokens, top-k at the
+    row's first position and candidate log-probs (log-softmax over the full vocabulary, with the
     language-model head applied at the read positions only)."""
-    ids, mask = pad([row.ids for row in batch], pad_id, left=False, device=device)
-    rows, cols, firsts = [], [], []
-    for number, row in enumerate(batch):
-        firsts.append(len(cols))
-        rows += [number] * len(row.positions)
-        cols += row.positions
-    rows, cols = torch.tensor(rows, device=device), torch.tensor(cols, device=device)
-    targets = torch.tensor([t for row in batch for t in (row.targets or [0] * len(row.positions))], device=device)
-    width = max(len(row.candidates) for row in batch)
-    candidate_ids = torch.tensor([row.candidates + [0] * (width - len(row.candidates)) for row in batch], device=device)
+    ids, mask = pad([sequence.ids for sequence in batch], pad_id, left=False, device=device)
+    position_ids = None
+    if any(sequence.branches for sequence in batch):
+        mask, position_ids = packed_attention(batch, ids.shape[1], next(states.model.parameters()).dtype, device)
+    rows = [row for sequence in batch for row in sequence.rows]
+    where, cols, firsts = [], [], []
+    for number, sequence in enumerate(batch):
+        for row in sequence.rows:
+            firsts.append(len(cols))
+            where += [number] * len(row.positions)
+            cols += row.positions
+    where, cols = torch.tensor(where, device=device), torch.tensor(cols, device=device)
+    targets = torch.tensor([t for row in rows for t in (row.targets or [0] * len(row.positions))], device=device)
+    width = max(len(row.candidates) for row in rows)
+    candidate_ids = torch.tensor([row.candidates + [0] * (width - len(row.candidates)) for row in rows], device=device)
 
     def readout(hidden: torch.Tensor) -> list[dict]:
-        logprobs = head_logprobs(states.model, hidden[rows, cols])
+        logprobs = head_logprobs(states.model, hidden[where, cols])
         target_lp = logprobs.gather(1, targets[:, None])[:, 0].tolist()
         argmax = logprobs.argmax(-1).tolist()
         first = logprobs[torch.tensor(firsts, device=device)]
         top = torch.topk(first, k=min(TOP_K, first.shape[-1]), dim=-1).indices.tolist()
-        candidate_lp = first.gather(1, candidate_ids).tolist() if width else [[] for _ in batch]
+        candidate_lp = first.gather(1, candidate_ids).tolist() if width else [[] for _ in rows]
         out = []
-        for number, (row, start) in enumerate(zip(batch, firsts)):
+        for number, (row, start) in enumerate(zip(rows, firsts)):
             span = slice(start, start + len(row.positions))
             out.append({"target_logprobs": target_lp[span] if row.targets else [], "argmax": argmax[span],
                         "top": top[number], "candidates": candidate_lp[number][:len(row.candidates)]})
         return out
 
-    per_state = states.run(ids, mask, readout)
-    return [[reads[number] for reads in per_state] for number in range(len(batch))]
+    per_state = states.run(ids, mask, readout, position_ids)
+    out, number = [], 0
+    for sequence in batch:
+        out.append([[reads[number + i] for reads in per_state] for i in range(len(sequence.rows))])
+        number += len(sequence.rows)
+    return out
 
 
 def generate(states: WeightStates, tokenizer, batch: list[list[int]], max_new_tokens: int, device) -> list[list]:

@@ -27,8 +27,8 @@ import torch
 
 from .data.catalog import dataset_info
 from .families import Family
-from .forward import (RowBuilder, TokenText, WeightStates, check_context, context_length, generate,
-                      generation_batch_size, read_batch, resolve_batch_size, run_batched)
+from .forward import (Row, RowBuilder, Sequence, TokenText, WeightStates, check_context, context_length, generate,
+                      generation_batch_size, pack, read_batch, resolve_batch_size, run_batched, single)
 from .io import LaserflowError
 from .prompts import Request, build_request
 from .settings import ScoringOptions
@@ -112,12 +112,20 @@ def row_owners(plans: list[dict]) -> dict[int, int]:
             for rows in plan.values() for row in (rows if isinstance(rows, list) else [rows])}
 
 
-def row_parts(plans: list[dict], n_rows: int, n_val: int) -> list[int]:
-    """Each row's part: 0 for the rows of the first ``n_val`` items (validation), 1 for the others."""
-    parts = [0] * n_rows
-    for row, position in row_owners(plans).items():
-        parts[row] = int(position >= n_val)
-    return parts
+def sequences_of(rows: list[Row], plans: list[dict], family: Family, options: ScoringOptions,
+                 config) -> list[Sequence]:
+    """The forward sequences: with ``shared_prompt``, a causal model's choice rows of one item
+    packed into one sequence (not past a sliding attention window, which the packed mask does
+    not apply), every other row as it is."""
+    window = getattr(config, "sliding_window", None)
+    groups = []
+    if options.shared_prompt and family.scoring != "masked":
+        groups = [plan["choices"] for plan in plans if "choices" in plan
+                  and not (window and max(len(rows[row].ids) for row in plan["choices"]) > window)]
+    packed = {numbers[0]: pack([rows[row] for row in numbers], numbers) for numbers in groups}
+    inside = {row for numbers in groups for row in numbers}
+    return [packed[number] if number in packed else single(row, number)
+            for number, row in enumerate(rows) if number in packed or number not in inside]
 
 
 def score_items(model, tokenizer, family: Family, items: list[dict], options: ScoringOptions,
@@ -142,15 +150,20 @@ def score_states(states: WeightStates, tokenizer, family: Family, items: list[di
     n_val = len(items) if n_val is None else n_val
     requests, plans, rows = plan_items(tokenizer, family, items, options, dataset)
     masked_extra = 1 if family.scoring == "masked" and options.masked_loss == "original" else 0
-    parts = row_parts(plans, len(rows), n_val)
     limit = context_length(states.model.config)
     owners = row_owners(plans)
     check_context([len(rows[row].ids) for row in owners], [items[position]["index"] for position in owners.values()],
                   limit, dataset)
+    sequences = sequences_of(rows, plans, family, options, states.model.config)
     with torch.inference_mode():
-        read = run_batched(rows, [len(row.ids) for row in rows], parts, batch_size,
-                           lambda batch: read_batch(states, tokenizer.pad_token_id, batch, device),
-                           options.show_progress, f"scoring {dataset}")
+        per_sequence = run_batched(sequences, [len(sequence.ids) for sequence in sequences],
+                                   [int(owners[sequence.numbers[0]] >= n_val) for sequence in sequences], batch_size,
+                                   lambda batch: read_batch(states, tokenizer.pad_token_id, batch, device),
+                                   options.show_progress, f"scoring {dataset}")
+        read = [None] * len(rows)
+        for sequence, reads in zip(sequences, per_sequence):
+            for number, row_reads in zip(sequence.numbers, reads):
+                read[number] = row_reads
         to_generate = [i for i, request in enumerate(requests) if request.method == "generation"]
         prompts, continuations = [], []
         if to_generate:
@@ -192,6 +205,8 @@ def describe_scoring(options: ScoringOptions, family: Family, tokenizer, dataset
         out |= {"masks": FILL_MASKS}
     if family.scoring == "masked" and method in ("mask_fill", "sequences"):
         out |= {"masked_loss": options.masked_loss}
+    if method == "sequences":
+        out |= {"shared_prompt": options.shared_prompt and family.scoring != "masked"}
     if dataset == "truthfulqa":
         out |= {"truthfulqa_prompt": options.truthfulqa_prompt}
     return out

@@ -29,6 +29,7 @@ class ScoringOptions:
     generation_match: str = "full_text"
     masked_loss: str = "original"
     truthfulqa_prompt: str = "original"
+    shared_prompt: bool = True  # causal models: a choice item's prompt runs once (``forward.pack``)
     show_progress: bool = True
 
     def __post_init__(self):
@@ -87,6 +88,7 @@ class EvaluationSettings:
                 generation_match=evaluation["generation_match"],
                 masked_loss=evaluation["masked_loss"],
                 truthfulqa_prompt=evaluation["truthfulqa_prompt"],
+                shared_prompt=evaluation["shared_prompt"],
             ),
             svd=SvdSettings(**config["svd"]) if uses_svd else None,
             val_fraction=config["selection"]["val_fraction"],

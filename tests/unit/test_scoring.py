@@ -11,9 +11,9 @@ from laserflow.io import LaserflowError
 from laserflow.models import load_model, model_activation
 from laserflow.prompts import masked_fact_prompt
 from laserflow.data.catalog import DATASETS
-from laserflow.forward import generation_batch_size, sequences_in_memory
-from laserflow.forward import answer_length
-from laserflow.scoring import describe_scoring, score_items
+from laserflow.forward import (Row, WeightStates, answer_length, generation_batch_size, pack, packed_attention,
+                               sequences_in_memory, single)
+from laserflow.scoring import describe_scoring, score_items, score_states
 from laserflow.settings import ScoringOptions
 
 
@@ -161,6 +161,56 @@ def test_multi_token_choices_sum_the_choice_log_probs(tiny_models, sample_items)
         assert record["choice_logprobs"] == pytest.approx(sums, abs=1e-4)
         assert record["answer_len"] == lengths[item["label"]]
         assert record["correct"] == (max(range(2), key=lambda i: (sums[i], -i)) == item["label"])
+
+
+CAUSAL = ["gptj", "llama", "phi", "gpt2", "gpt_neox", "phi3", "qwen2", "gemma", "gemma2"]
+
+
+@pytest.mark.parametrize("family", CAUSAL)
+def test_a_shared_prompt_scores_each_choice_as_its_own_row_does(tiny_models, sample_items, family):
+    """Choices packed after one copy of the prompt read what one row per choice reads."""
+    model, tokenizer, detected = load_model(tiny_models[family])
+    items = sample_items["bigbench_epistemic"] * 3  # several packed sequences of different lengths per batch
+    items = [dict(item, index=index, question=item["question"][:40 + 9 * index]) for index, item in enumerate(items)]
+    records, work = {}, {}
+    for shared in (True, False):
+        states = WeightStates(model, detected, [{}])
+        options = ScoringOptions(batch_size=4, show_progress=False, shared_prompt=shared)
+        (records[shared],) = score_states(states, tokenizer, detected, items, options, "bigbench_epistemic")
+        work[shared] = states.work[0]
+    for packed, rows in zip(records[True], records[False]):
+        assert (packed["correct"], packed["prediction"], packed["answer_len"]) == \
+            (rows["correct"], rows["prediction"], rows["answer_len"])
+        assert packed["choice_logprobs"] == pytest.approx(rows["choice_logprobs"], abs=1e-5)
+        assert packed["answer_logprob"] == pytest.approx(rows["answer_logprob"], abs=1e-5)
+    method = describe_scoring(ScoringOptions(), detected, tokenizer, "bigbench_epistemic", items[0], CPU)["method"]
+    # Each choice a few tokens after a prompt of 40 characters or more: well under the two rows' work.
+    assert work[True] < 0.7 * work[False] if method == "sequences" else work[True] == work[False]
+
+
+def test_pack_keeps_the_shared_tokens_once_and_moves_each_rows_positions():
+    rows = [Row([1, 2, 3, 4], [2], [4]), Row([1, 2, 3, 5, 6], [2, 3], [5, 6]), Row([1, 2, 7], [1], [7])]
+    sequence = pack(rows, [4, 5, 6])
+    assert sequence.ids == [1, 2, 3, 4, 3, 5, 6, 7]
+    assert sequence.branches == [0, 0, 1, 1, 2, 2, 2, 3]
+    assert sequence.position_ids == [0, 1, 2, 3, 2, 3, 4, 2]
+    assert [row.positions for row in sequence.rows] == [[2], [4, 5], [1]]
+    assert [row.targets for row in sequence.rows] == [[4], [5, 6], [7]]
+    assert sequence.numbers == [4, 5, 6]
+    mask, positions = packed_attention([sequence, single(Row([9, 9], [1]), 0)], 8, torch.float32, CPU)
+    allowed = (mask[:, 0] == 0).int().tolist()
+    assert allowed[0] == [[1, 0, 0, 0, 0, 0, 0, 0],
+                          [1, 1, 0, 0, 0, 0, 0, 0],
+                          [1, 1, 1, 0, 0, 0, 0, 0],
+                          [1, 1, 1, 1, 0, 0, 0, 0],
+                          [1, 1, 0, 0, 1, 0, 0, 0],
+                          [1, 1, 0, 0, 1, 1, 0, 0],
+                          [1, 1, 0, 0, 1, 1, 1, 0],
+                          [1, 1, 0, 0, 0, 0, 0, 1]]
+    assert allowed[1][:2] == [[1, 0, 0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]]  # a plain row: causal
+    assert all(row[2:] == [0] * 6 for row in allowed[1])  # padding is never attended
+    assert positions.tolist() == [[0, 1, 2, 3, 2, 3, 4, 2], [0, 1, 0, 0, 0, 0, 0, 0]]
+    assert mask.min().item() == torch.finfo(torch.float32).min
 
 
 @pytest.mark.parametrize("masked_loss, extra", [("original", 1), ("corrected", 0)])

@@ -8,12 +8,13 @@ import copy
 import json
 
 import pytest
+import torch
 import yaml
 
 from laserflow import cost, paths, sweep
 from laserflow.config import validate
 from laserflow.edits import Edit, Level
-from laserflow.forward import WeightStates
+from laserflow.forward import WeightStates, run_batched
 from laserflow.io import LaserflowError
 from laserflow.laser import apply_edits, edited_parameters
 from laserflow.models import load_model
@@ -26,7 +27,7 @@ EDITS = [[Edit("laser", tau, 1, Level(rate=rate))] for tau in ("fc_in", "fc_out"
 
 
 @pytest.mark.parametrize("family, dataset", [("gptj", "counterfact"), ("llama", "fever"), ("roberta", "fever"),
-                                             ("llama", "hotpotqa")])
+                                             ("llama", "hotpotqa"), ("gptj", "bigbench_epistemic")])
 def test_a_layer_group_scores_each_configuration_as_its_own_full_forward_pass(
         tiny_models, demo_items, sample_items, family, dataset):
     items = demo_items[:10] if dataset == "counterfact" else sample_items[dataset]
@@ -47,6 +48,28 @@ def test_batches_never_mix_parts_so_validation_numbers_do_not_depend_on_the_test
     items = demo_items[:30]
     full = score_items(model, tokenizer, detected, items, OPTIONS, "counterfact", n_val=7)
     assert score_items(model, tokenizer, detected, items[:7], OPTIONS, "counterfact", n_val=7) == full[:7]
+
+
+def test_each_part_runs_in_as_few_equal_batches_as_fit_longest_first():
+    lengths = [5, 9, 7] + list(range(100, 166)) + [1, 3]  # validation: the first three items
+    parts = [0] * 3 + [1] * 66 + [0] * 2
+    batches = []
+    out = run_batched(list(range(71)), lengths, parts, 64, lambda batch: batches.append(batch) or batch, False, "")
+    assert out == list(range(71))
+    assert batches == [[1, 2, 0, 70, 69], list(range(68, 35, -1)), list(range(35, 2, -1))]  # 5; 66 = 33 + 33
+
+
+def test_an_out_of_memory_batch_is_halved_and_the_rest_split_again():
+    sizes = []
+
+    def step(batch):
+        sizes.append(len(batch))
+        if len(batch) > 20:
+            raise torch.OutOfMemoryError("test")
+        return batch
+
+    assert run_batched(list(range(50)), [1] * 50, [0] * 50, 64, step, False, "") == list(range(50))
+    assert sizes == [50, 25, 13, 13, 12, 12]  # 64 holds 50; at 32: two of 25; at 16: four of 12 or 13
 
 
 def test_work_counts_layer_token_passes_the_shared_layers_split_over_the_states(tiny_models, sample_items):
@@ -125,6 +148,25 @@ def test_the_cost_of_a_search_in_both_modes_from_known_sizes(monkeypatch, tmp_pa
     assert (cell.configurations, cell.layer_groups, cell.search) == (12, 3, True)
     table = cost.report(config)
     assert table.splitlines()[1].split()[:4] == ["tiny-gptj", "fever", "13", "5"]
+
+
+@pytest.mark.parametrize("shared_prompt, prompts", [(True, 1), (False, 2)])
+def test_the_cost_of_choice_items_counts_their_prompt_once_when_it_is_shared(monkeypatch, tmp_path, shared_prompt,
+                                                                               prompts):
+    monkeypatch.chdir(tmp_path)
+    config = demo(taus=["fc_in"], layers="all", rates=[2], score="all", group="configuration")
+    config["evaluation"]["shared_prompt"] = shared_prompt
+    config["datasets"] = {"bigbench_epistemic": {"hub": "tasksource/bigbench", "revision": "main"}}
+    config["models"] = {"tiny-gptj": config["models"]["tiny-gptj"]}
+    config["cells"] = {"tiny-gptj": ["bigbench_epistemic"]}
+    for block in ("robustness", "compose", "analysis"):
+        config.pop(block)
+    validate(config)
+    (cell,) = [cost.cell_cost(config, "tiny-gptj", "bigbench_epistemic")]
+    # "entailment" one word, "non-entailment" two: 3 × 1.3 tokens of choices after each prompt.
+    tokens = prompts * cost.TYPICAL_TOKENS["bigbench_epistemic"] + 3 * cost.TOKENS_PER_WORD
+    per_pass = 2_000 * tokens * 2 * cost.model_parameters(config, "tiny-gptj")
+    assert cell.each_flops == cell.grouped_flops == pytest.approx(4 * per_pass)  # base + 3 layers
 
 
 def selection(laser):
