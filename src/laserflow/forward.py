@@ -312,7 +312,8 @@ def packed_attention(batch: list[Sequence], width: int, dtype: torch.dtype, devi
         positions[number, :length] = torch.tensor(sequence.position_ids or range(length))
     query, key = branch[:, :, None], branch[:, None, :]
     causal = torch.ones(width, width, dtype=torch.bool).tril()
-    allowed = causal & (key >= 0) & ((key == 0) | (key == query))
+    # Padding is never attended; a padding query sees itself, so no row of the softmax is empty.
+    allowed = causal & (key >= 0) & ((key == 0) | (key == query)) | torch.eye(width, dtype=torch.bool)
     mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
     return mask[:, None].to(device), positions.to(device)
 

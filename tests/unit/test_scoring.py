@@ -188,6 +188,19 @@ def test_a_shared_prompt_scores_each_choice_as_its_own_row_does(tiny_models, sam
     assert work[True] < 0.7 * work[False] if method == "sequences" else work[True] == work[False]
 
 
+@pytest.mark.parametrize("family", ["gptj", "llama"])  # eager attention, and SDPA
+def test_a_shared_prompt_in_float16_stays_finite_and_close_to_one_row_per_choice(tiny_models, sample_items, family):
+    """The mask's minimum added to float16 scores must not make a softmax row empty (NaN)."""
+    model, tokenizer, detected = load_model(tiny_models[family], dtype="float16")
+    items = sample_items["bigbench_epistemic"]
+    records = [score_items(model, tokenizer, detected, items, ScoringOptions(batch_size=2, show_progress=False,
+                                                                           shared_prompt=shared), "bigbench_epistemic")
+               for shared in (True, False)]
+    for packed, rows in zip(*records):
+        assert all(math.isfinite(value) for value in packed["choice_logprobs"])
+        assert packed["choice_logprobs"] == pytest.approx(rows["choice_logprobs"], abs=0.05)
+
+
 def test_pack_keeps_the_shared_tokens_once_and_moves_each_rows_positions():
     rows = [Row([1, 2, 3, 4], [2], [4]), Row([1, 2, 3, 5, 6], [2, 3], [5, 6]), Row([1, 2, 7], [1], [7])]
     sequence = pack(rows, [4, 5, 6])
@@ -208,7 +221,8 @@ def test_pack_keeps_the_shared_tokens_once_and_moves_each_rows_positions():
                           [1, 1, 0, 0, 1, 1, 1, 0],
                           [1, 1, 0, 0, 0, 0, 0, 1]]
     assert allowed[1][:2] == [[1, 0, 0, 0, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0, 0]]  # a plain row: causal
-    assert all(row[2:] == [0] * 6 for row in allowed[1])  # padding is never attended
+    # Padding is never attended by another position; each padding position sees itself.
+    assert all(allowed[1][query][key] == (query == key) for query in range(8) for key in range(2, 8))
     assert positions.tolist() == [[0, 1, 2, 3, 2, 3, 4, 2], [0, 1, 0, 0, 0, 0, 0, 0]]
     assert mask.min().item() == torch.finfo(torch.float32).min
 
