@@ -14,6 +14,10 @@ from laserflow.edits import level_label
 from laserflow.io import LaserflowError, check_replaceable
 from laserflow.svd_cache import check_svd_caches
 from laserflow.settings import EvaluationSettings
+from laserflow.scheduling import single_recheck
+from snakemake.scheduling.job_scheduler import JobScheduler
+
+single_recheck(JobScheduler)
 
 try:
     lf_config.validate(

@@ -470,12 +470,3 @@ def test_the_modern_config_runs_todays_models_at_pinned_commits_on_the_papers_gr
     # τ ∈ {fc_in, fc_out} × every layer × 9 rates on 8 datasets: Phi-3's fc_in is its fused gate_up_proj.
     assert sum(len(sweep.edits(config, model, dataset)) for model, dataset in sweep.cells(config)) == 8 * 188 * 2 * 9
 
-
-def test_the_workflow_profile_keeps_snakemakes_schedule_rechecks_rare():
-    """Every finished job adds a chain of schedule re-checks, one per ``max-jobs-per-timespan``
-    timespan; at Snakemake's 1 s the main process spins a core the jobs need."""
-    from snakemake.settings.types import MaxJobsPerTimespan
-
-    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
-    limit = MaxJobsPerTimespan.parse_choice(profile["max-jobs-per-timespan"])
-    assert limit.timespan >= 60 and limit.max_jobs / limit.timespan >= 10  # submissions: at least 10 a second

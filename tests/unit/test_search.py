@@ -128,16 +128,22 @@ def test_the_grid_runs_as_layer_groups_of_the_original_sweep_order():
     assert not sweep.grouped(demo(group="configuration"), "tiny-gptj", "fever")
 
 
-def test_the_cost_of_a_search_in_both_modes_from_known_sizes(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # no processed datasets here: the catalog's sizes
-    config = demo(taus=["fc_in", "fc_out"], layers="all", rates=[2, 9.9])
-    config["datasets"] = {"fever": {"hub": "EleutherAI/fever", "revision": "main"}}
+def hub_cell(config: dict, dataset: str, hub: str) -> cost.CellCost:
+    """The cost of tiny-gptj on one hub dataset of the catalog's size (run where nothing is
+    downloaded or processed)."""
+    config["datasets"] = {dataset: {"hub": hub, "revision": "main"}}
     config["models"] = {"tiny-gptj": config["models"]["tiny-gptj"]}
-    config["cells"] = {"tiny-gptj": ["fever"]}
+    config["cells"] = {"tiny-gptj": [dataset]}
     for block in ("robustness", "compose", "analysis"):
         config.pop(block)
     validate(config)
-    (cell,) = [cost.cell_cost(config, "tiny-gptj", "fever")]
+    return cost.cell_cost(config, "tiny-gptj", dataset)
+
+
+def test_the_cost_of_a_search_in_both_modes_from_known_sizes(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no processed datasets here: the catalog's sizes
+    config = demo(taus=["fc_in", "fc_out"], layers="all", rates=[2, 9.9])
+    cell = hub_cell(config, "fever", "EleutherAI/fever")
     per_pass = 13_086 * cost.TYPICAL_TOKENS["fever"] * 2 * cost.model_parameters(config, "tiny-gptj")  # 3 layers
     n_val = 2617
     # One job per configuration: base + 12 configurations, every item, every layer.
@@ -156,13 +162,7 @@ def test_the_cost_of_choice_items_counts_their_prompt_once_when_it_is_shared(mon
     monkeypatch.chdir(tmp_path)
     config = demo(taus=["fc_in"], layers="all", rates=[2], score="all", group="configuration")
     config["evaluation"]["shared_prompt"] = shared_prompt
-    config["datasets"] = {"bigbench_epistemic": {"hub": "tasksource/bigbench", "revision": "main"}}
-    config["models"] = {"tiny-gptj": config["models"]["tiny-gptj"]}
-    config["cells"] = {"tiny-gptj": ["bigbench_epistemic"]}
-    for block in ("robustness", "compose", "analysis"):
-        config.pop(block)
-    validate(config)
-    (cell,) = [cost.cell_cost(config, "tiny-gptj", "bigbench_epistemic")]
+    cell = hub_cell(config, "bigbench_epistemic", "tasksource/bigbench")
     # "entailment" one word, "non-entailment" two: 3 × 1.3 tokens of choices after each prompt.
     tokens = prompts * cost.TYPICAL_TOKENS["bigbench_epistemic"] + 3 * cost.TOKENS_PER_WORD
     per_pass = 2_000 * tokens * 2 * cost.model_parameters(config, "tiny-gptj")
