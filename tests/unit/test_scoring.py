@@ -147,7 +147,7 @@ def test_multi_token_choices_sum_the_choice_log_probs(tiny_models, sample_items)
     items = sample_items["bigbench_epistemic"]
     records = score_items(model, tokenizer, detected, items, ScoringOptions(show_progress=False), "bigbench_epistemic")
     assert describe_scoring(ScoringOptions(), detected, tokenizer, "bigbench_epistemic", items[0],
-                            CPU)["method"] == "sequences"
+                            CPU) == {"method": "sequences", "batch_size": 64, "shared_prompt": True}
     for item, record in zip(items, records):
         sums, lengths = [], []
         for choice in ("entailment", "non-entailment"):
