@@ -188,7 +188,7 @@ def test_a_shared_prompt_scores_each_choice_as_its_own_row_does(tiny_models, sam
     assert work[True] < 0.7 * work[False] if method == "sequences" else work[True] == work[False]
 
 
-@pytest.mark.parametrize("family", ["gptj", "llama"])  # eager attention, and SDPA
+@pytest.mark.parametrize("family", ["gptj", "qwen2"])  # eager attention, and SDPA
 def test_a_shared_prompt_in_float16_stays_finite_and_close_to_one_row_per_choice(tiny_models, sample_items, family):
     """The mask's minimum added to float16 scores must not make a softmax row empty (NaN)."""
     model, tokenizer, detected = load_model(tiny_models[family], dtype="float16")
@@ -196,6 +196,8 @@ def test_a_shared_prompt_in_float16_stays_finite_and_close_to_one_row_per_choice
     records = [score_items(model, tokenizer, detected, items, ScoringOptions(batch_size=2, show_progress=False,
                                                                            shared_prompt=shared), "bigbench_epistemic")
                for shared in (True, False)]
+    assert describe_scoring(ScoringOptions(), detected, tokenizer, "bigbench_epistemic", items[0],
+                            CPU)["method"] == "sequences"
     for packed, rows in zip(*records):
         assert all(math.isfinite(value) for value in packed["choice_logprobs"])
         assert packed["choice_logprobs"] == pytest.approx(rows["choice_logprobs"], abs=0.05)
